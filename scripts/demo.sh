@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set-up, build, then the main job on the small real dataset in data/.
+# Output goes to out/demo/ (override with OUT=...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+SCFM=./${BUILD_DIR:-build}/scfm
+OUT=${OUT:-out/demo}
+mkdir -p "$OUT"
+
+echo "== this machine"
+$SCFM info --system
+echo
+echo "== the data"
+$SCFM info data/pbmc3k.h5ad
+echo
+echo "== a gene vocabulary from the data (scGPT's vocab.json layout)"
+$SCFM vocab build data/pbmc3k.h5ad --out "$OUT/vocab.json"
+echo
+echo "== preprocessing as scanpy does it: filter, normalize_total, log1p"
+$SCFM pp data/pbmc3k.h5ad --out "$OUT/pbmc3k_pp.h5ad" \
+  --filter-cells-min-genes 200 --filter-genes-min-cells 3 --normalize-total 10000 --log1p
+$SCFM info "$OUT/pbmc3k_pp.h5ad"
+echo
+echo "demo: done; results in $OUT/"

@@ -1,0 +1,25 @@
+// normalize_total and log1p with scanpy's semantics, on float32 CSR rows (io::CsrMatrix).
+//
+// Pure functions: no files, no LibTorch. Sizes: `m` is cells x genes.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "scfm/io/sparse.h"
+
+namespace scfm::pp {
+
+struct NormalizeTotalOptions {
+  // scanpy.pp.normalize_total(target_sum=...): each cell is scaled to this total. Unset: the
+  // median of the totals of cells with a non-zero total (scanpy's default).
+  std::optional<double> target_sum;
+};
+
+// Scales each row to the target total; rows with total 0 stay 0. Returns the target used.
+double normalize_total(io::CsrMatrix& m, const NormalizeTotalOptions& options = {});
+
+// x -> ln(1 + x) on the stored values (scanpy.pp.log1p, natural base).
+void log1p(io::CsrMatrix& m);
+
+}  // namespace scfm::pp

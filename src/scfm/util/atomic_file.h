@@ -1,0 +1,31 @@
+// Writing files so that a crash never leaves one half-written.
+//
+// AtomicPath hands out a temporary path beside the target ("<target>.tmp.<pid>"); the caller
+// writes there and calls commit(), which renames it onto the target (atomic on POSIX within one
+// file system). If the object is destroyed without commit() - an exception, an early return -
+// the temporary is removed and the target is left exactly as it was.
+#pragma once
+
+#include <string>
+
+namespace scfm::util {
+
+class AtomicPath {
+ public:
+  explicit AtomicPath(std::string target);
+  ~AtomicPath();
+  AtomicPath(const AtomicPath&) = delete;
+  AtomicPath& operator=(const AtomicPath&) = delete;
+
+  const std::string& temp() const { return temp_; }
+  const std::string& target() const { return target_; }
+  // Renames temp() onto target(); throws scfm::Error if the rename fails.
+  void commit();
+
+ private:
+  std::string target_;
+  std::string temp_;
+  bool committed_ = false;
+};
+
+}  // namespace scfm::util

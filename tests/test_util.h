@@ -1,0 +1,38 @@
+// Helpers shared by the test binaries: paths, temporary folders, running the real Python clients.
+#pragma once
+
+#include <string>
+
+namespace scfm::test {
+
+std::string source_dir();            // the repository root
+std::string shared_dir();            // ../shared beside the repository
+std::string real_data(const std::string& name);  // ../shared/data/real/<name>
+std::string scfm_binary();           // the built scfm CLI
+
+// A fresh empty folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs a shell command line, capturing its output.
+CommandResult run_command(const std::string& command);
+// Runs /usr/bin/python3 on a script under tests/ (path relative to tests/) with arguments.
+CommandResult run_python(const std::string& script, const std::string& args);
+std::string read_text(const std::string& path);
+void write_text(const std::string& path, const std::string& text);
+
+}  // namespace scfm::test
