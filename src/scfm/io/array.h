@@ -75,8 +75,9 @@ struct Array {
     a.bytes.resize(values.size() * sizeof(T));
     if constexpr (std::is_same_v<T, bool>) {
       for (size_t i = 0; i < values.size(); ++i) a.bytes[i] = values[i] ? 1 : 0;
-    } else if (!values.empty()) {
-      std::memcpy(a.bytes.data(), values.data(), a.bytes.size());
+    } else {
+      const auto* src = reinterpret_cast<const uint8_t*>(values.data());
+      a.bytes.assign(src, src + values.size() * sizeof(T));
     }
     return a;
   }

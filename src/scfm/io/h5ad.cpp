@@ -422,9 +422,6 @@ void normalize(Node& n, bool is_root) {
     set_encoding(n, "array", "0.2.0");
   }
   for (auto& [k, c] : n.children) normalize(c, false);
-  if (n.encoding() == "raw" || (n.is_group && n.child("X") != nullptr && n.child("var") != nullptr && !is_root)) {
-    // raw keeps its own encoding; nothing else to do
-  }
 }
 
 [[noreturn]] void bad(const ReadContext& ctx, const std::string& path, const std::string& what) {

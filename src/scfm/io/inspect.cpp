@@ -180,7 +180,10 @@ std::string format_description(const json& d) {
     for (auto& c : cols) {
       o << "    " << c["name"].get<std::string>() << ": " << c["dtype"].get<std::string>();
       if (c["n_categories"].get<int64_t>() >= 0) o << " (" << c["n_categories"] << " categories)";
-      if (c.contains("top")) {
+      if (c.contains("n_unique") && c["n_unique"].get<int64_t>() > 20) {
+        o << " (" << c["n_unique"] << " distinct values), e.g.";
+        for (auto& t : c["top"]) o << " " << t["value"].get<std::string>();
+      } else if (c.contains("top")) {
         o << "  top:";
         for (auto& t : c["top"]) o << " " << t["value"].get<std::string>() << " (" << t["count"] << ")";
       }
