@@ -66,3 +66,25 @@ TEST(Cli, ErrorsAreOneLineAndNonZero) {
   auto bad_flag = test::run_command(test::scfm_binary() + " pp --bogus");
   EXPECT_NE(bad_flag.exit_code, 0);
 }
+
+TEST(Cli, InfoReads10xFolderAndH5) {
+  // the MEX folder holds the same cells as the .h5ad
+  auto mex = test::run_command(test::scfm_binary() + " info --json " + test::real_data("pbmc3k_decoupler_10x") + " 2>/dev/null");
+  ASSERT_EQ(mex.exit_code, 0) << mex.output;
+  json d = json::parse(mex.output);
+  auto want = json::parse(test::run_python("io/h5ad_client.py", "summary " + test::real_data("pbmc3k_decoupler.h5ad") + " 2>/dev/null").output);
+  EXPECT_EQ(d["format"], "10x_mtx");
+  EXPECT_EQ(d["n_obs"], want["n_obs"]);
+  EXPECT_EQ(d["nnz"], want["nnz"]);
+  EXPECT_EQ(d["value_kind"], "raw counts");
+  auto h5 = test::run_command(test::scfm_binary() + " info --json " +
+                              test::real_data("visium_mouse_brain_10x/filtered_feature_bc_matrix.h5") + " 2>/dev/null");
+  ASSERT_EQ(h5.exit_code, 0) << h5.output;
+  json v = json::parse(h5.output);
+  EXPECT_EQ(v["format"], "10x_h5");
+  // 10x stores genes x barcodes
+  auto shape = test::run_command(std::string(SCFM_PYTHON) + " -c \"import h5py; s=h5py.File('" +
+                                 test::real_data("visium_mouse_brain_10x/filtered_feature_bc_matrix.h5") +
+                                 "')['matrix/shape'][...]; print(s[1], s[0])\"");
+  EXPECT_EQ(shape.output, std::to_string(v["n_obs"].get<int64_t>()) + " " + std::to_string(v["n_vars"].get<int64_t>()) + "\n");
+}
