@@ -14,5 +14,10 @@ struct GlobalOptions {
 void add_info(CLI::App& app, GlobalOptions& global);
 void add_vocab(CLI::App& app, GlobalOptions& global);
 void add_pp(CLI::App& app, GlobalOptions& global);
+void add_ingest(CLI::App& app, GlobalOptions& global);
+void add_store(CLI::App& app, GlobalOptions& global);
+
+// `scfm store info`, also reached from `scfm info STORE`.
+void print_store_info(const std::string& path, bool json);
 
 }  // namespace scfm::cli

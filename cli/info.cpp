@@ -1,4 +1,5 @@
 // scfm info PATH [--json] | scfm info --system [--json]
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
@@ -22,7 +23,11 @@ void add_info(CLI::App& app, GlobalOptions&) {
       std::cout << (*json_out ? info.dump(2) + "\n" : runtime::format_system_info(info));
       return;
     }
-    if (path->empty()) throw Error("info: give a PATH (an .h5ad, a 10x folder or a 10x .h5) or --system");
+    if (path->empty()) throw Error("info: give a PATH (an .h5ad, a 10x folder, a 10x .h5 or a cell store) or --system");
+    if (std::filesystem::is_regular_file(*path + "/manifest.json")) {
+      print_store_info(*path, *json_out);
+      return;
+    }
     auto d = io::describe_file(*path);
     std::cout << (*json_out ? d.dump(2) + "\n" : io::format_description(d));
   });

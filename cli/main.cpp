@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   scfm::cli::add_info(app, global);
   scfm::cli::add_vocab(app, global);
   scfm::cli::add_pp(app, global);
+  scfm::cli::add_ingest(app, global);
+  scfm::cli::add_store(app, global);
 
   // Threads are set once flags are known and before any verb runs.
   app.parse_complete_callback([&global] { scfm::runtime::set_threads(global.threads); });

@@ -23,4 +23,10 @@ $SCFM pp data/pbmc3k.h5ad --out "$OUT/pbmc3k_pp.h5ad" \
   --filter-cells-min-genes 200 --filter-genes-min-cells 3 --normalize-total 10000 --log1p
 $SCFM info "$OUT/pbmc3k_pp.h5ad"
 echo
+echo "== a sharded, memory-mapped cell store on that vocabulary"
+$SCFM ingest data/pbmc3k.h5ad data/pbmc_small.h5ad --vocab "$OUT/vocab.json" --out "$OUT/store" \
+  --obs-cols cell_type --allow-missing-obs --shard-cells 100 --overwrite
+$SCFM store verify "$OUT/store"
+$SCFM info "$OUT/store"
+echo
 echo "demo: done; results in $OUT/"
