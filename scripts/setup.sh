@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   # build tools
-  build-essential cmake ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git
   # LibTorch (CPU) and a fast BLAS: Debian's reference BLAS is ~25x slower
   libtorch-dev libopenblas0-openmp
   # file formats
@@ -38,6 +38,12 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 use_openmp_blas() {
   local alt=libblas.so.3-x86_64-linux-gnu
   local want=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
+  if [ -e "$want" ] && [ "$(readlink -f /etc/alternatives/$alt 2>/dev/null)" != "$want" ]; then
+    $SUDO update-alternatives --set "$alt" "$want" >/dev/null
+  fi
+  # the libopenblas.so.0 that the front end loads, too
+  alt=libopenblas.so.0-x86_64-linux-gnu
+  want=/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0
   if [ -e "$want" ] && [ "$(readlink -f /etc/alternatives/$alt 2>/dev/null)" != "$want" ]; then
     $SUDO update-alternatives --set "$alt" "$want" >/dev/null
   fi

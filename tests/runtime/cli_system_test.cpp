@@ -120,7 +120,18 @@ TEST(CliBlas, NoneLeavesOpenblasAlone) {
 
 TEST(CliBlas, ReexecKeepsArgumentsAndPrintsOnce) {
   if (!openblas_loaded()) GTEST_SKIP() << "BLAS is not OpenBLAS";
-  // Prescott preloaded + auto forces one re-exec on any x86 CPU with AVX2.
+  if (!cpu_features().has_avx2_fma()) GTEST_SKIP() << "CPU lacks AVX2+FMA";
+  // Prescott preloaded + auto forces one re-exec; the text report must come out once, whole.
+  auto r = test::run_command(std::string(kClean) + "OPENBLAS_CORETYPE=Prescott SCFM_BLAS_CORETYPE=auto " +
+                             test::scfm_binary() + " info --system");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("CPU", 0), 0u) << r.output;
+  EXPECT_EQ(r.output.find("BLAS core"), r.output.rfind("BLAS core")) << r.output;
+  EXPECT_NE(r.output.find("re-executed"), std::string::npos) << r.output;
+}
+
+TEST(CliBlas, VersionSkipsTheReexec) {
+  if (!openblas_loaded()) GTEST_SKIP() << "BLAS is not OpenBLAS";
   auto r = test::run_command(std::string(kClean) + "OPENBLAS_CORETYPE=Prescott SCFM_BLAS_CORETYPE=auto " +
                              test::scfm_binary() + " --version");
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -194,10 +194,9 @@ CpuFeatures detect_cpu() {
     char brand[49];
     std::memcpy(brand, regs, 48);
     brand[48] = '\0';
-    std::string b = brand;
-    b.erase(0, b.find_first_not_of(' '));
-    b.erase(b.find_last_not_of(" \0") + 1);
-    f.brand = b.c_str();  // drop trailing NULs
+    std::string b = brand;  // stops at the first NUL
+    const auto first = b.find_first_not_of(' ');
+    f.brand = first == std::string::npos ? "" : b.substr(first, b.find_last_not_of(' ') - first + 1);
   }
 #endif
   return f;
@@ -272,6 +271,17 @@ bool guarded_verify(std::string* why, bool* crashed) {
   }
   sigaction(SIGILL, &previous, nullptr);
   return ok;
+}
+
+// True when the command line asks for --help/-h/--version, which print text and exit.
+bool only_prints_usage(int argc, char** argv) {
+  if (argv == nullptr) return false;
+  for (int i = 1; i < argc && argv[i] != nullptr; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-h" || arg == "--version") return true;
+  }
+  return false;
 }
 
 // Sets the environment for the next image and replaces this one. Returns only on failure.
@@ -357,7 +367,6 @@ void select_blas_core(int argc, char** argv) {
   State& s = state();
   if (s.selected) return;
   s.selected = true;
-  (void)argc;
 
   const std::string loaded = loaded_core();
   if (loaded.empty()) {  // not OpenBLAS (BLIS, reference BLAS, ...): nothing to choose
@@ -419,7 +428,14 @@ void select_blas_core(int argc, char** argv) {
   const bool automatic = chosen_by == "auto";
   const bool users_variable = chosen_by == "OPENBLAS_CORETYPE";
 
-  // 1. Have OpenBLAS load `want`: it reads OPENBLAS_CORETYPE only at load, so re-execute.
+  // 1. Have OpenBLAS load `want`: it reads OPENBLAS_CORETYPE only at load, so re-execute
+  // (a second LibTorch start-up, ~0.3 s: not worth it for --help and --version, which do no
+  // BLAS work).
+  if (!inherited && !users_variable && !iequal(loaded, want) && only_prints_usage(argc, argv)) {
+    s.chosen_by = chosen_by;
+    s.note = note + " (not applied: --help/--version)";
+    return;
+  }
   if (!inherited && !users_variable && !iequal(loaded, want)) {
     reexec(argv, want, chosen_by, note, fallbacks, execs);
     note += " (re-exec failed: running " + loaded + ")";  // reexec returns only on failure
@@ -444,7 +460,7 @@ void select_blas_core(int argc, char** argv) {
     fallbacks.push_back(want + ": " + why);
     const std::string next = automatic ? safer_core(want) : "";
     if (!next.empty() && execs + 1 < kMaxExecs) {
-      note = "OpenBLAS core " + want + " failed (" + why + "); re-executed with " + next;
+      note = "OpenBLAS core " + want + " failed: " + why + "; re-executed with " + next;
       reexec(argv, next, chosen_by, note, fallbacks, execs);
     }
     if (crashed) {

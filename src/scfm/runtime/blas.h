@@ -70,7 +70,9 @@ int core_tier(const std::string& core);
 
 // Call first thing in main(), before anything computes. Decides the OpenBLAS core as described
 // at the top of this file; when the core loaded differs from the one decided, sets
-// OPENBLAS_CORETYPE and re-executes /proc/self/exe with the same argv (and never returns). In the
+// OPENBLAS_CORETYPE and re-executes /proc/self/exe with the same argv (and never returns);
+// except when argv holds --help, -h or --version (no BLAS work follows: the ~0.3 s of a second
+// LibTorch start-up is skipped, and blas_info().note says so). In the
 // re-executed image it checks that OpenBLAS runs the core asked for and that a small sgemm is
 // correct (verify_blas); when an automatically chosen core fails, it re-executes with the next
 // safer core (at most 4 executions in all), and records that. A core the user named is kept even

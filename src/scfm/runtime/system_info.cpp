@@ -57,6 +57,12 @@ std::pair<std::string, std::set<std::string>> read_proc_cpuinfo() {
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
+// "1 thread", "2 threads" ("? threads" when unknown).
+std::string threads_text(const std::string& count) {
+  if (count.empty()) return "? threads";
+  return count + (count == "1" ? " thread" : " threads");
+}
+
 std::string str(const json& j, const char* key) {
   if (!j.is_object() || !j.contains(key)) return "";
   const json& v = j.at(key);
@@ -142,13 +148,13 @@ std::string format_system_info(const json& info) {
   rows.emplace_back("Features", features.empty() ? "(none of interest)" : features);
   rows.emplace_back("OS state", "AVX " + str(cpu, "os_avx") + ", AVX-512 " + str(cpu, "os_avx512"));
 
-  rows.emplace_back("LibTorch", str(torch, "version") + ", " + str(torch, "threads") +
-                                    " threads (inter-op " + str(torch, "interop_threads") + ")");
+  rows.emplace_back("LibTorch", str(torch, "version") + ", " + threads_text(str(torch, "threads")) +
+                                    " (inter-op " + str(torch, "interop_threads") + ")");
 
   rows.emplace_back("BLAS", str(blas, "library"));
   if (str(blas, "is_openblas") == "yes") {
     rows.emplace_back("OpenBLAS", str(blas, "backend") + " (" + str(blas, "parallel") + ", " +
-                                      str(blas, "threads") + " threads)");
+                                      threads_text(str(blas, "threads")) + ")");
     rows.emplace_back("Config", str(blas, "config"));
   }
   std::string core = str(blas, "core").empty() ? "(not OpenBLAS)" : str(blas, "core");
