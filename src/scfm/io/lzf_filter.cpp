@@ -1,13 +1,16 @@
 #include "scfm/io/lzf_filter.h"
 
 #include <hdf5.h>
+#ifdef SCFM_HAVE_LZF
 #include <liblzf/lzf.h>
+#endif
 
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
 
 namespace scfm::io::h5 {
+#ifdef SCFM_HAVE_LZF
 namespace {
 
 size_t lzf_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_values[], size_t nbytes, size_t* buf_size,
@@ -56,5 +59,9 @@ void register_lzf_filter() {
     H5Zregister(&cls);
   });
 }
+
+#else
+void register_lzf_filter() {}  // built without liblzf: lzf datasets are refused as a missing filter
+#endif
 
 }  // namespace scfm::io::h5
