@@ -1,0 +1,143 @@
+#include "scfm/train/distributed.h"
+
+#include <ATen/ops/cat.h>
+#include <ATen/ops/empty.h>
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstdlib>
+#include <map>
+
+#include "scfm/util/error.h"
+
+namespace scfm::train {
+namespace {
+
+int env_int(const char* name, int fallback, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < lo || x > hi)
+    throw Error(std::string("environment variable ") + name + "='" + v + "': expected an integer in [" +
+                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return static_cast<int>(x);
+}
+
+}  // namespace
+
+DistEnv dist_env_from_environment() {
+  DistEnv e;
+  e.world_size = env_int("WORLD_SIZE", 1, 1, 1 << 20);
+  e.rank = env_int("RANK", 0, 0, e.world_size - 1);
+  e.local_rank = env_int("LOCAL_RANK", e.rank, 0, 1 << 20);
+  if (const char* a = std::getenv("MASTER_ADDR"); a != nullptr && *a != '\0') e.master_addr = a;
+  e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
+  return e;
+}
+
+struct Distributed::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  int rank = 0, world = 1;
+  std::chrono::milliseconds timeout{0};
+
+  void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
+    try {
+      work->wait(timeout);
+    } catch (const std::exception& e) {
+      throw Error(std::string("distributed ") + what + " failed on rank " + std::to_string(rank) + " of " +
+                  std::to_string(world) + " (a rank died or did not answer within " +
+                  std::to_string(timeout.count() / 1000) + " s): " + e.what());
+    }
+  }
+};
+
+Distributed::Distributed() : impl_(std::make_unique<Impl>()) {}
+Distributed::~Distributed() = default;
+
+std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, std::chrono::milliseconds timeout, bool cuda) {
+  if (cuda) throw Error("distributed: NCCL is not available in this build (CPU LibTorch); use Gloo on CPU");
+#ifndef USE_C10D_GLOO
+  (void)env;
+  (void)timeout;
+  throw Error("distributed: this scfm was built without c10d's Gloo backend (gloo headers missing); "
+              "run one process, or rebuild with libgloo-dev installed");
+#else
+  std::unique_ptr<Distributed> d(new Distributed());
+  Impl& m = *d->impl_;
+  m.rank = env.rank;
+  m.world = env.world_size;
+  m.timeout = timeout;
+  try {
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<std::uint16_t>(env.master_port);
+    opts.isServer = env.rank == 0;
+    opts.numWorkers = static_cast<std::size_t>(env.world_size);
+    opts.waitWorkers = true;
+    opts.timeout = timeout;
+    m.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
+    m.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(m.store, env.rank, env.world_size, options);
+  } catch (const std::exception& e) {
+    throw Error("distributed: rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+                " could not join the group at " + env.master_addr + ":" + std::to_string(env.master_port) +
+                " within " + std::to_string(timeout.count() / 1000) + " s: " + e.what());
+  }
+  return d;
+#endif
+}
+
+int Distributed::rank() const { return impl_->rank; }
+int Distributed::world_size() const { return impl_->world; }
+
+void Distributed::allreduce_sum(at::Tensor& tensor) {
+  std::vector<at::Tensor> t{tensor};
+  impl_->wait(impl_->pg->allreduce(t), "all-reduce");
+}
+
+void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
+  // bucket by dtype, in order, up to bucket_bytes each
+  std::map<at::ScalarType, std::vector<std::vector<at::Tensor>>> buckets;
+  std::map<at::ScalarType, int64_t> filled;
+  for (const at::Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    auto& list = buckets[t.scalar_type()];
+    int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+    if (list.empty() || filled[t.scalar_type()] + bytes > bucket_bytes) {
+      list.emplace_back();
+      filled[t.scalar_type()] = 0;
+    }
+    list.back().push_back(t);
+    filled[t.scalar_type()] += bytes;
+  }
+  const double scale = 1.0 / impl_->world;
+  for (auto& [type, list] : buckets) {
+    for (auto& bucket : list) {
+      std::vector<at::Tensor> flat_parts;
+      for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
+      at::Tensor flat = at::cat(flat_parts);
+      allreduce_sum(flat);
+      flat.mul_(scale);
+      int64_t offset = 0;
+      for (auto& t : bucket) {
+        t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
+        offset += t.numel();
+      }
+    }
+  }
+}
+
+void Distributed::broadcast(at::Tensor& tensor, int root) {
+  std::vector<at::Tensor> t{tensor};
+  c10d::BroadcastOptions o;
+  o.rootRank = root;
+  impl_->wait(impl_->pg->broadcast(t, o), "broadcast");
+}
+
+void Distributed::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
+
+}  // namespace scfm::train

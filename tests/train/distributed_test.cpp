@@ -1,0 +1,152 @@
+// c10d through Gloo: real processes on loopback, launched as torchrun would (RANK, WORLD_SIZE,
+// MASTER_ADDR, MASTER_PORT).
+#include <gtest/gtest.h>
+
+#include <ATen/ops/arange.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/ones.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <spawn.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "scfm/train/distributed.h"
+#include "scfm/util/error.h"
+#include "test_util.h"
+
+extern char** environ;
+using namespace scfm;
+
+namespace {
+
+int free_port() {
+  // a port unlikely to clash between concurrent test runs
+  return 20000 + (getpid() * 7 + static_cast<int>(std::chrono::steady_clock::now().time_since_epoch().count() % 997)) % 20000;
+}
+
+// Starts `world` copies of this test binary as ranks of `scenario`; returns their exit codes.
+std::vector<int> run_ranks(const std::string& scenario, int world, const std::string& out_dir) {
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    env_strings.push_back("SCFM_TEST_DIST_CHILD=" + scenario);
+    env_strings.push_back("RANK=" + std::to_string(r));
+    env_strings.push_back("LOCAL_RANK=" + std::to_string(r));
+    env_strings.push_back("WORLD_SIZE=" + std::to_string(world));
+    env_strings.push_back("MASTER_ADDR=127.0.0.1");
+    env_strings.push_back("MASTER_PORT=" + std::to_string(port));
+    env_strings.push_back("SCFM_TEST_OUT=" + out_dir);
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string self = "/proc/self/exe";
+    char* argv[] = {self.data(), nullptr};
+    pid_t pid;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data()) != 0) return {};
+    pids.push_back(pid);
+  }
+  std::vector<int> codes;
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    codes.push_back(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+  return codes;
+}
+
+}  // namespace
+
+// The child side: one rank of a scenario. Writes what it saw to $SCFM_TEST_OUT/rank<r>.txt.
+int run_dist_child(const char* scenario) {
+  const std::string name = scenario;
+  train::DistEnv env = train::dist_env_from_environment();
+  std::ofstream out(std::string(std::getenv("SCFM_TEST_OUT")) + "/rank" + std::to_string(env.rank) + ".txt");
+  try {
+    auto dist = train::Distributed::init(env, std::chrono::milliseconds(name == "dead_rank" ? 4000 : 30000));
+    if (name == "mean") {
+      // rank r holds r+1 everywhere; the mean over 2 ranks is 1.5
+      std::vector<at::Tensor> ts{at::full({3, 4}, env.rank + 1.0, at::kFloat), at::full({5}, env.rank + 1.0, at::kFloat),
+                                 at::full({2}, env.rank + 1.0, at::kDouble)};
+      dist->allreduce_mean(ts, /*bucket_bytes=*/16);  // small buckets: several collectives
+      double s = 0;
+      for (auto& t : ts) s += t.sum().item<double>();
+      out << s << "\n";
+      at::Tensor b = at::arange(4, at::kFloat).add(env.rank * 10);
+      dist->broadcast(b, 0);
+      out << b.sum().item<double>() << "\n";
+      dist->barrier();
+      return 0;
+    }
+    if (name == "dead_rank") {
+      if (env.rank == 1) std::_Exit(3);  // dies without a word
+      at::Tensor t = at::ones({8});
+      auto start = std::chrono::steady_clock::now();
+      try {
+        dist->allreduce_sum(t);
+        out << "no error\n";
+        return 1;
+      } catch (const Error& e) {
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        out << "error after " << secs << " s: " << e.what() << "\n";
+        return 0;
+      }
+    }
+  } catch (const std::exception& e) {
+    out << "exception: " << e.what() << "\n";
+    return 2;
+  }
+  return 4;
+}
+
+TEST(Distributed, TwoRanksAllReduceMeanAndBroadcast) {
+  test::TempDir dir;
+  auto codes = run_ranks("mean", 2, dir.path());
+  ASSERT_EQ(codes, (std::vector<int>{0, 0})) << test::read_text(dir / "rank0.txt") << test::read_text(dir / "rank1.txt");
+  for (int r = 0; r < 2; ++r) {
+    std::ifstream in(dir / ("rank" + std::to_string(r) + ".txt"));
+    double mean_sum = 0, bcast_sum = 0;
+    in >> mean_sum >> bcast_sum;
+    EXPECT_DOUBLE_EQ(mean_sum, 1.5 * (12 + 5 + 2)) << "rank " << r;
+    EXPECT_DOUBLE_EQ(bcast_sum, 0 + 1 + 2 + 3) << "rank " << r;  // rank 0's tensor everywhere
+  }
+}
+
+TEST(Distributed, ADeadRankMakesTheOthersFailWithinTheTimeout) {
+  test::TempDir dir;
+  auto start = std::chrono::steady_clock::now();
+  auto codes = run_ranks("dead_rank", 2, dir.path());
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string rank0 = test::read_text(dir / "rank0.txt");
+  EXPECT_EQ(codes[0], 0) << rank0;
+  EXPECT_EQ(codes[1], 3);
+  EXPECT_NE(rank0.find("error after"), std::string::npos) << rank0;
+  EXPECT_NE(rank0.find("rank 0 of 2"), std::string::npos) << rank0;
+  EXPECT_LT(secs, 30.0) << "ranks must not hang";
+}
+
+TEST(Distributed, EnvironmentIsValidated) {
+  setenv("WORLD_SIZE", "2", 1);
+  setenv("RANK", "5", 1);
+  EXPECT_THROW(train::dist_env_from_environment(), Error);
+  setenv("RANK", "1", 1);
+  setenv("MASTER_PORT", "http", 1);
+  try {
+    train::dist_env_from_environment();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MASTER_PORT"), std::string::npos);
+  }
+  unsetenv("WORLD_SIZE");
+  unsetenv("RANK");
+  unsetenv("MASTER_PORT");
+  auto env = train::dist_env_from_environment();
+  EXPECT_EQ(env.world_size, 1);
+  EXPECT_FALSE(env.active());
+}
