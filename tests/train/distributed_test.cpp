@@ -64,8 +64,18 @@ std::vector<int> run_ranks(const std::string& scenario, int world, const std::st
 }  // namespace
 
 // The child side: one rank of a scenario. Writes what it saw to $SCFM_TEST_OUT/rank<r>.txt.
+int run_train_child(const std::string& out_dir);
+
 int run_dist_child(const char* scenario) {
   const std::string name = scenario;
+  if (name == "train") {
+    try {
+      return run_train_child(std::getenv("SCFM_TEST_OUT"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "train child: %s\n", e.what());
+      return 2;
+    }
+  }
   train::DistEnv env = train::dist_env_from_environment();
   std::ofstream out(std::string(std::getenv("SCFM_TEST_OUT")) + "/rank" + std::to_string(env.rank) + ".txt");
   try {

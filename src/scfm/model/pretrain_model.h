@@ -1,0 +1,35 @@
+// What training and the tasks need from any masked-expression model (scBenchmark's scModel
+// with any backbone, scGPT's TransformerModel): one forward over a padded batch, its module
+// (parameters, train/eval), and the args.json that rebuilds it.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+
+#include <memory>
+#include <string>
+
+namespace scfm::model {
+
+struct MlmOutputs {
+  at::Tensor mlm;              // B x T predicted values (MLM head)
+  at::Tensor mvc;              // B x T (MVC head), undefined when the model has none
+  at::Tensor mlm_zero_probs;   // B x T, scGPT with explicit_zero_prob only
+  at::Tensor mvc_zero_probs;   // B x T, idem
+  at::Tensor cell_emb;         // B x E
+};
+
+class PretrainModel {
+ public:
+  virtual ~PretrainModel() = default;
+  // genes int64 B x T (<cls> first), values float32 B x T (masked positions hold mask_value),
+  // key_padding_mask bool B x T (true at pads).
+  virtual MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& key_padding_mask) = 0;
+  virtual torch::nn::Module& module() = 0;
+  // The configuration in the original project's args.json keys.
+  virtual nlohmann::json args() const = 0;
+  virtual std::string structure() const = 0;
+};
+
+}  // namespace scfm::model

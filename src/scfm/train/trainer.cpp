@@ -1,0 +1,390 @@
+#include "scfm/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "scfm/data/random.h"
+#include "scfm/data/sampler.h"
+#include "scfm/data/torch/loader.h"
+#include "scfm/io/sparse.h"
+#include "scfm/io/vocab.h"
+#include "scfm/model/checkpoint.h"
+#include "scfm/pp/binning.h"
+#include "scfm/store/reader.h"
+#include "scfm/train/distributed.h"
+#include "scfm/train/objective.h"
+#include "scfm/util/atomic_file.h"
+#include "scfm/util/error.h"
+
+namespace scfm::train {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Cells of the store used for training / validation.
+struct Split {
+  std::vector<int64_t> train, valid;
+};
+
+Split split_cells(int64_t n, double valid_ratio, uint64_t seed) {
+  // a seeded permutation keyed like everything else: sort cells by a hash of (seed, cell)
+  std::vector<std::pair<uint64_t, int64_t>> keyed(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) keyed[i] = {data::splitmix64(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(i) + 0x5A17ULL), i};
+  std::sort(keyed.begin(), keyed.end());
+  const int64_t n_valid = std::min<int64_t>(n - 1, static_cast<int64_t>(std::llround(valid_ratio * n)));
+  Split s;
+  for (int64_t k = 0; k < n; ++k) (k < n_valid ? s.valid : s.train).push_back(keyed[k].second);
+  std::sort(s.train.begin(), s.train.end());
+  std::sort(s.valid.begin(), s.valid.end());
+  return s;
+}
+
+// log1p(normalize_total(x, 1e4)) per cell, then optionally scGPT's binning (keyed by cell).
+data::ValueTransform make_transform(const PretrainOptions& o) {
+  const bool bin = o.preprocess_mode == "bin";
+  if (o.preprocess_mode != "none" && !bin)
+    throw Error("--preprocess-mode '" + o.preprocess_mode + "': expected none or bin");
+  const int n_bins = static_cast<int>(o.n_bins);
+  const uint64_t seed = o.seed;
+  return [bin, n_bins, seed](const data::CellInput& cell, int64_t epoch, std::vector<float>& v) {
+    double total = 0;
+    for (float x : v) total += x;
+    if (total > 0)
+      for (float& x : v) x = static_cast<float>(std::log1p(static_cast<double>(x) * 1e4 / total));
+    if (!bin) return;
+    io::CsrMatrix row;
+    row.n_rows = 1;
+    row.n_cols = 1 << 30;
+    row.indices.assign(cell.ids, cell.ids + cell.n);
+    row.data = v;
+    row.indptr = {0, cell.n};
+    pp::BinningOptions bo;
+    bo.n_bins = n_bins;
+    bo.seed = seed * 1000003ULL + static_cast<uint64_t>(epoch);
+    pp::BinnedMatrix b = pp::binning(row, bo, cell.cell);
+    for (int64_t k = 0; k < cell.n; ++k) v[k] = static_cast<float>(b.bins[k]);
+  };
+}
+
+model::StateDict module_state(torch::nn::Module& m) {
+  model::StateDict sd;
+  for (auto& p : m.named_parameters()) sd.emplace_back(p.key(), p.value().detach());
+  for (auto& b : m.named_buffers()) sd.emplace_back(b.key(), b.value().detach());
+  return sd;
+}
+
+void load_module_state(torch::nn::Module& m, const model::StateDict& sd, const std::string& file) {
+  torch::NoGradGuard guard;
+  auto params = m.named_parameters();
+  auto buffers = m.named_buffers();
+  for (auto& [name, t] : sd) {
+    if (name.rfind("model.", 0) != 0) continue;
+    const std::string key = name.substr(6);
+    at::Tensor* dst = params.find(key);
+    if (dst == nullptr) dst = buffers.find(key);
+    if (dst == nullptr) throw FormatError(file, name, "no such parameter in the model");
+    if (dst->sizes() != t.sizes()) throw FormatError(file, name, "shape differs from the model's");
+    dst->copy_(t);
+  }
+}
+
+int64_t meta(const model::StateDict& sd, const std::string& key, const std::string& file) {
+  const at::Tensor* t = model::find(sd, "meta." + key);
+  if (t == nullptr) throw FormatError(file, "meta." + key, "missing from the training state");
+  return t->item<int64_t>();
+}
+
+// LibTorch keys an optimiser's per-parameter state by the parameter's TensorImpl address.
+std::string state_key(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+struct Position {
+  int64_t epoch = 1;  // 1-based, as scBenchmark
+  int64_t batch = 0;  // batches of this epoch already done
+  int64_t step = 0;   // optimiser steps done
+  double best = INFINITY;
+};
+
+void save_train_state(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt, const Position& pos) {
+  model::StateDict sd;
+  for (auto& [k, v] : module_state(m)) sd.emplace_back("model." + k, v);
+  auto params = m.named_parameters();
+  for (auto& p : params) {
+    auto it = opt.state().find(state_key(p.value()));
+    if (it == opt.state().end()) continue;
+    auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+    sd.emplace_back("optim." + p.key() + ".exp_avg", s.exp_avg());
+    sd.emplace_back("optim." + p.key() + ".exp_avg_sq", s.exp_avg_sq());
+    sd.emplace_back("optim." + p.key() + ".step", at::tensor(static_cast<int64_t>(s.step())));
+  }
+  sd.emplace_back("meta.epoch", at::tensor(pos.epoch));
+  sd.emplace_back("meta.batch", at::tensor(pos.batch));
+  sd.emplace_back("meta.step", at::tensor(pos.step));
+  sd.emplace_back("meta.best", at::tensor(pos.best));
+  sd.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+  model::save_state_dict(sd, path);
+}
+
+Position load_train_state(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt) {
+  model::StateDict sd = model::load_state_dict(path);
+  load_module_state(m, sd, path);
+  for (auto& p : m.named_parameters()) {
+    const at::Tensor* a = model::find(sd, "optim." + p.key() + ".exp_avg");
+    const at::Tensor* b = model::find(sd, "optim." + p.key() + ".exp_avg_sq");
+    const at::Tensor* s = model::find(sd, "optim." + p.key() + ".step");
+    if (a == nullptr || b == nullptr || s == nullptr) continue;
+    auto state = std::make_unique<torch::optim::AdamParamState>();
+    state->step(s->item<int64_t>());
+    state->exp_avg(a->clone());
+    state->exp_avg_sq(b->clone());
+    opt.state()[state_key(p.value())] = std::move(state);
+  }
+  Position pos;
+  pos.epoch = meta(sd, "epoch", path);
+  pos.batch = meta(sd, "batch", path);
+  pos.step = meta(sd, "step", path);
+  if (const at::Tensor* best = model::find(sd, "meta.best")) pos.best = best->item<double>();
+  if (const at::Tensor* rng = model::find(sd, "rng.cpu")) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    gen.set_state(*rng);
+  }
+  return pos;
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  util::AtomicPath out(path);
+  {
+    std::ofstream f(out.temp());
+    f << j.dump(1) << "\n";
+    if (!f) throw Error(path + ": write failed");
+  }
+  out.commit();
+}
+
+std::vector<double> gene_means(const store::CellStore& s, const std::vector<int64_t>& cells, int64_t vocab_size,
+                               const data::ValueTransform& transform) {
+  std::vector<double> sum(static_cast<size_t>(vocab_size), 0.0), count(static_cast<size_t>(vocab_size), 0.0);
+  const size_t limit = std::min<size_t>(cells.size(), 20000);
+  std::vector<float> v;
+  for (size_t k = 0; k < limit; ++k) {
+    store::CellRow row = s.row(cells[k]);
+    v.assign(row.values, row.values + row.n);
+    data::CellInput in{cells[k], row.ids, row.values, row.n};
+    transform(in, 0, v);
+    for (int64_t j = 0; j < row.n; ++j) {
+      sum[row.ids[j]] += v[j];
+      count[row.ids[j]] += 1;
+    }
+  }
+  for (size_t g = 0; g < sum.size(); ++g) sum[g] = count[g] > 0 ? sum[g] / count[g] : 0.0;
+  return sum;
+}
+
+}  // namespace
+
+PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& train_store, const store::CellStore* valid_store,
+                        const io::Vocab& vocab, const PretrainOptions& o, Distributed* dist) {
+  const int rank = dist ? dist->rank() : 0;
+  const int world = dist ? dist->world_size() : 1;
+  const bool main = rank == 0;
+  if (o.batch_size % world != 0)
+    throw Error("--batch-size " + std::to_string(o.batch_size) + " is global and must divide by the " +
+                std::to_string(world) + " processes");
+  if (train_store.vocab_size() != vocab.size())
+    throw Error(train_store.path() + ": the store uses a vocabulary of " + std::to_string(train_store.vocab_size()) +
+                " tokens, the model " + std::to_string(vocab.size()));
+  const int64_t local_batch = o.batch_size / world;
+  fs::create_directories(o.out_dir);
+
+  Split split;
+  if (valid_store == nullptr) {
+    split = split_cells(train_store.n_cells(), o.valid_ratio, o.seed);
+  } else {
+    for (int64_t i = 0; i < train_store.n_cells(); ++i) split.train.push_back(i);
+    for (int64_t i = 0; i < valid_store->n_cells(); ++i) split.valid.push_back(i);
+  }
+  const store::CellStore& vstore = valid_store ? *valid_store : train_store;
+
+  data::SamplerOptions so;
+  so.seed = o.seed;
+  so.rank = rank;
+  so.world_size = world;
+  data::Sampler sampler(static_cast<int64_t>(split.train.size()), so);
+  data::SamplerOptions vo = so;
+  vo.shuffle = false;
+  data::Sampler vsampler(static_cast<int64_t>(split.valid.size()), vo);
+
+  data::LoaderOptions lo;
+  lo.batch_size = local_batch;
+  lo.num_threads = std::max(1, o.loader_threads);
+  lo.batch = o.batch;
+  lo.batch.seed = o.seed;
+  lo.transform = make_transform(o);
+  data::LoaderOptions vlo = lo;
+  vlo.batch.seed = o.seed ^ 0x7A11DULL;  // validation masks differ from training's, fixed per run
+
+  torch::nn::Module& module = model.module();
+  torch::optim::Adam optimizer(module.parameters(), torch::optim::AdamOptions(o.schedule.lr));
+  Position pos;
+  const std::string state_path = o.out_dir + "/train_state.pt";
+  if (o.resume && fs::exists(state_path)) pos = load_train_state(state_path, module, optimizer);
+
+  if (main) {
+    nlohmann::json args = model.args();
+    args["epochs"] = o.epochs;
+    args["batch_size"] = o.batch_size;
+    args["lr"] = o.schedule.lr;
+    args["warmup_iters"] = o.schedule.warmup_steps;
+    args["mask_ratio"] = o.batch.mask.mask_ratio;
+    args["train_maxseq"] = o.batch.tokenizer.max_len - 1;
+    args["preprocess_mode"] = o.preprocess_mode;
+    args["n_bins"] = o.n_bins;
+    args["use_mvc"] = o.use_mvc;
+    args["seed"] = o.seed;
+    args["world_size"] = world;
+    write_json(o.out_dir + "/args.json", args);
+    vocab.save(o.out_dir + "/vocab.json");
+  }
+  std::ofstream metrics;
+  if (main) metrics.open(o.out_dir + "/metrics.jsonl", std::ios::app);
+  const bool tty = o.progress && main && isatty(STDERR_FILENO);
+
+  std::vector<double> means = gene_means(train_store, split.train, vocab.size(), lo.transform);
+  const int64_t steps_per_epoch = (sampler.epoch_size() + local_batch - 1) / local_batch;
+  PretrainResult result;
+  auto checkpoint = [&]() {
+    if (main) save_train_state(state_path, module, optimizer, pos);
+    if (dist) dist->barrier();
+  };
+
+  for (; pos.epoch <= o.epochs; ++pos.epoch, pos.batch = 0) {
+    module.train();
+    std::vector<int64_t> order = sampler.indices(pos.epoch);
+    std::vector<int64_t> cells;
+    for (size_t k = static_cast<size_t>(pos.batch * local_batch); k < order.size(); ++k) cells.push_back(split.train[order[k]]);
+    data::Loader loader(train_store, cells, pos.epoch, lo);
+    double log_loss = 0, log_mse = 0;
+    int64_t log_n = 0;
+    auto t0 = Clock::now();
+    int64_t cells_seen = 0;
+    while (auto b = loader.next()) {
+      if (o.max_steps >= 0 && pos.step >= o.max_steps) break;
+      const double lr = learning_rate(o.schedule, pos.step);
+      for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+      model::MlmOutputs out = model.forward(b->genes, b->masked_values, b->key_padding_mask);
+      // the global number of masked positions normalises every rank's share of the loss
+      at::Tensor count = b->mask_positions.sum().to(at::kDouble).reshape({1});
+      if (dist) dist->allreduce_sum(count);
+      const double n_masked = std::max(1.0, count.item<double>());
+      at::Tensor sse = masked_sse(out.mlm, b->values, b->mask_positions);
+      at::Tensor loss = sse / n_masked;
+      if (o.use_mvc) {
+        if (!out.mvc.defined()) throw Error("--use-mvc: this model has no MVC head");
+        loss = loss + masked_sse(out.mvc, b->values, b->mask_positions) / n_masked;
+      }
+      if (o.zero_prob_loss && out.mlm_zero_probs.defined())
+        loss = loss + masked_bernoulli_nll_sum(out.mlm_zero_probs, b->values, b->mask_positions) / n_masked;
+      optimizer.zero_grad();
+      loss.backward();
+      if (dist) {
+        std::vector<at::Tensor> grads;
+        for (auto& p : module.parameters())
+          if (p.grad().defined()) grads.push_back(p.mutable_grad());
+        dist->allreduce_mean(grads);
+        for (auto& g : grads) g.mul_(world);  // a sum: each rank's loss is already its share
+      }
+      if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module.parameters(), o.grad_clip);
+      optimizer.step();
+      ++pos.step;
+      ++pos.batch;
+      cells_seen += b->genes.size(0) * world;
+      log_loss += loss.item<double>();
+      log_mse += sse.item<double>() / n_masked;
+      ++log_n;
+      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (tty) {
+        const double rate = cells_seen / std::max(secs, 1e-9);
+        const double eta = (steps_per_epoch - pos.batch) * (secs / std::max<int64_t>(1, pos.batch));
+        std::fprintf(stderr, "\repoch %lld  %lld/%lld  loss %.4f  %.0f cells/s  ETA %.0f s   ",
+                     static_cast<long long>(pos.epoch), static_cast<long long>(pos.batch),
+                     static_cast<long long>(steps_per_epoch), log_loss / log_n, rate, eta);
+      }
+      if (pos.step % o.log_interval == 0 && main) {
+        nlohmann::json line = {{"kind", "train"}, {"epoch", pos.epoch}, {"step", pos.step}, {"lr", lr},
+                               {"loss", log_loss / log_n}, {"mse", log_mse / log_n},
+                               {"cells_per_s", cells_seen / std::max(secs, 1e-9)}};
+        metrics << line.dump() << "\n" << std::flush;
+        if (!tty) std::cerr << "pretrain: " << line.dump() << "\n";
+        log_loss = log_mse = 0;
+        log_n = 0;
+      }
+      if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) checkpoint();
+    }
+    if (tty) std::fprintf(stderr, "\n");
+    if (o.max_steps >= 0 && pos.step >= o.max_steps && pos.batch < steps_per_epoch) {
+      checkpoint();  // stopped mid-epoch: resume continues from here
+      break;
+    }
+
+    // validation
+    module.eval();
+    EvalAccumulator acc(means);
+    {
+      torch::NoGradGuard no_grad;
+      std::vector<int64_t> vcells;
+      for (int64_t i : vsampler.indices(0)) vcells.push_back(split.valid[i]);
+      data::Loader vloader(vstore, vcells, 0, vlo);
+      while (auto b = vloader.next()) {
+        model::MlmOutputs out = model.forward(b->genes, b->masked_values, b->key_padding_mask);
+        acc.add(out.mlm, b->values, b->mask_positions, b->genes);
+      }
+    }
+    if (dist) {
+      std::vector<double> s = acc.sums();
+      at::Tensor t = at::tensor(s, at::kDouble);
+      dist->allreduce_sum(t);
+      acc.set_sums(std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()));
+    }
+    result.last_validation = acc.result();
+    if (main) {
+      nlohmann::json line = {{"kind", "valid"}, {"epoch", pos.epoch}, {"step", pos.step}};
+      line.update(result.last_validation);
+      metrics << line.dump() << "\n" << std::flush;
+      std::cerr << "pretrain: " << line.dump() << "\n";
+      const double mse = result.last_validation["mse"].is_number() ? result.last_validation["mse"].get<double>() : INFINITY;
+      model::StateDict sd = module_state(module);
+      if (mse < pos.best) {
+        pos.best = mse;
+        model::save_state_dict(sd, o.out_dir + "/best_model.pt");
+      }
+      if (o.save_interval > 0 && pos.epoch % o.save_interval == 0)
+        model::save_state_dict(sd, o.out_dir + "/model-ep" + std::to_string(pos.epoch) + ".pt");
+    }
+    Position next = pos;
+    next.epoch += 1;
+    next.batch = 0;
+    if (main) save_train_state(state_path, module, optimizer, next);
+    if (dist) dist->barrier();
+    if (o.max_steps >= 0 && pos.step >= o.max_steps) {
+      pos = next;
+      break;
+    }
+  }
+  result.steps = pos.step;
+  return result;
+}
+
+}  // namespace scfm::train

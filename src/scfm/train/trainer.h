@@ -1,0 +1,73 @@
+// Masked-expression pretraining on one process or many, with exact resume.
+//
+// Each optimiser step takes one global batch of `batch_size` cells: with N ranks each rank
+// tokenizes batch_size / N of them (DistributedSampler's split), the loss is the masked squared
+// error summed over all ranks' masked positions divided by their global count, and gradients
+// are summed across ranks - so N processes compute the same update as one process with the same
+// global batch (up to float summation order; exactly the same cells and masks, because
+// tokenizing and masking are keyed by (seed, epoch, cell)). Dropout draws from each rank's torch
+// generator, so that equality holds with dropout 0.
+//
+// Files (rank 0 writes; every write is a temp file renamed into place):
+//   RUN/args.json, RUN/vocab.json           the configuration and vocabulary (scGPT folder layout)
+//   RUN/model-ep{N}.pt, RUN/best_model.pt   torch.save state dicts (best by validation MSE)
+//   RUN/train_state.pt                      weights + Adam moments + schedule position + RNG +
+//                                           (epoch, batch) position: `resume` continues from it
+//   RUN/metrics.jsonl                       a line per log interval and per validation
+// A run killed at any moment and resumed ends with the same weights as an uninterrupted run
+// (CPU, same thread count): train_state.pt is written every `checkpoint_every` steps and at
+// each epoch end, and resume replays from exactly that step.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "scfm/data/batch.h"
+#include "scfm/model/pretrain_model.h"
+#include "scfm/train/schedule.h"
+
+namespace scfm::io {
+class Vocab;
+}
+namespace scfm::store {
+class CellStore;
+}
+
+namespace scfm::train {
+
+class Distributed;
+
+struct PretrainOptions {
+  std::string out_dir;
+  int64_t epochs = 10;             // --epochs
+  int64_t batch_size = 128;        // --batch-size, global over all ranks
+  ScheduleOptions schedule;        // --lr, --warmup-iters, --scheduler
+  double grad_clip = 0;            // --grad-clip (0 = none, as scBenchmark; scGPT uses 1.0)
+  bool use_mvc = false;            // --use-mvc: add the MVC head's masked MSE
+  bool zero_prob_loss = false;     // scGPT explicit_zero_prob: add the Bernoulli NLL
+  int64_t log_interval = 500;      // --log-interval (steps)
+  int64_t save_interval = 1;       // --save-interval (epochs)
+  uint64_t seed = 0;               // --seed
+  data::BatchOptions batch;        // tokenizer + masking (max_len = --train-maxseq)
+  int loader_threads = 2;
+  std::string preprocess_mode = "none";  // none: log1p(normalize_total(counts, 1e4)); bin: + binning
+  int64_t n_bins = 51;             // --n-bins (bin mode)
+  double valid_ratio = 0.1;        // --valid-ratio when no validation store is given
+  int64_t max_steps = -1;          // stop after this many optimiser steps (smoke runs, tests)
+  int64_t checkpoint_every = 0;    // steps between train_state.pt saves (0: epoch ends only)
+  bool resume = false;             // --resume
+  bool progress = true;            // a progress bar when stderr is a terminal
+};
+
+struct PretrainResult {
+  int64_t steps = 0;
+  nlohmann::json last_validation;  // EvalAccumulator::result() of the last epoch
+};
+
+// Trains `model` in place. `valid` may be null: then a seeded `valid_ratio` split of `train`
+// validates. `dist` may be null (one process).
+PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& train, const store::CellStore* valid,
+                        const io::Vocab& vocab, const PretrainOptions& options, Distributed* dist = nullptr);
+
+}  // namespace scfm::train
