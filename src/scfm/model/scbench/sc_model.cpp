@@ -1,0 +1,154 @@
+#include "scfm/model/scbench/sc_model.h"
+
+#include <ATen/ops/gather.h>
+#include <ATen/ops/sort.h>
+#include <ATen/ops/where.h>
+#include <c10/core/GradMode.h>
+#include <torch/nn/init.h>
+
+#include "scfm/model/scbench/cnn.h"
+#include "scfm/model/scbench/gnn_cp.h"
+#include "scfm/model/scbench/linear.h"
+#include "scfm/model/scbench/transformer.h"
+#include "scfm/util/error.h"
+
+namespace scfm::model::scbench {
+
+namespace {
+
+std::string shape_str(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+std::shared_ptr<BackboneImpl> make_encoder(const ScModelConfig& c, int64_t ntoken) {
+  const int64_t d = c.embsize;
+  switch (c.structure()) {
+    case Structure::kTransformer:
+      return std::make_shared<TransformerEncoderImpl>(
+          TransformerOptions(d, c.nheads)
+              .dim_feedforward(c.feedforward_width())
+              .dropout(c.dropout)
+              .activation(c.activation == "gelu" ? Activation::kGELU : Activation::kReLU)
+              .norm_first(c.norm_first)
+              .num_layers(c.nlayers));
+    case Structure::kGnnCp:
+      return std::make_shared<GnnCpImpl>(GnnCpOptions(d, ntoken).num_layers(c.nlayers).dropout(c.dropout));
+    case Structure::kCnnBase:
+    case Structure::kCnnOurs:
+      return std::make_shared<CnnImpl>(CnnOptions(d, c.nlayers).dropout(c.dropout));
+    case Structure::kLinearOurs:
+      return std::make_shared<LinearOursImpl>(LinearOursOptions(d, c.train_maxseq + 1, c.nlayers).dropout(c.dropout));
+    case Structure::kLinearBase:
+      return std::make_shared<LinearBaseImpl>(LinearBaseOptions(d, c.nlayers).dropout(c.dropout));
+  }
+  throw Error("scBenchmark: unhandled model_structure " + c.model_structure);
+}
+
+}  // namespace
+
+ScModelImpl::ScModelImpl(const ScModelConfig& config, int64_t vocab_size)
+    : config_(config), structure_(config.structure()), vocab_size_(vocab_size) {
+  config_.validate();
+  if (vocab_size <= 0) throw Error("scBenchmark: vocabulary size must be positive, got " + std::to_string(vocab_size));
+  for (auto [name, id] : {std::pair<const char*, int64_t>{"pad_token_id", config.pad_token_id},
+                          std::pair<const char*, int64_t>{"cls_token_id", config.cls_token_id}})
+    if (id >= vocab_size)
+      throw Error("scBenchmark config: " + std::string(name) + " " + std::to_string(id) +
+                  " is outside the vocabulary of " + std::to_string(vocab_size) + " tokens");
+  const int64_t d = config.embsize;
+
+  // Registration order follows scModel.__init__, so named_parameters() lists the file's order.
+  auto emb_options = torch::nn::EmbeddingOptions(vocab_size, config.dict_size);
+  if (config.pad_token_id >= 0) emb_options.padding_idx(config.pad_token_id);
+  embedding = register_module("embedding", torch::nn::Embedding(emb_options));
+  layer_norm = register_module("layer_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  if (config.dict_size != d) emb_trans = register_module("emb_trans", torch::nn::Linear(config.dict_size, d));
+  value_encoder = register_module("value_encoder", Mlp(std::vector<int64_t>{1, d, d}, Activation::kReLU));
+  encoder = register_module("encoder", make_encoder(config_, vocab_size));
+  decoder = register_module("decoder", Mlp(std::vector<int64_t>{d, d, d, 1}, Activation::kLeakyReLU));
+  gene2query = register_module("gene2query", Mlp(std::vector<int64_t>{d, d, d, d}, Activation::kLeakyReLU));
+
+  // scModel._init_weights.
+  c10::AutoGradMode no_grad(false);
+  torch::nn::init::xavier_uniform_(embedding->weight);
+  value_encoder->init_xavier();
+  decoder->init_xavier();
+  gene2query->init_xavier();
+}
+
+int64_t ScModelImpl::required_length() const {
+  switch (structure_) {
+    case Structure::kCnnBase:
+    case Structure::kCnnOurs:
+    case Structure::kLinearOurs: return config_.train_maxseq + 1;
+    default: return -1;
+  }
+}
+
+void ScModelImpl::check_inputs(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask) const {
+  const std::string who = std::string("scBenchmark ") + structure_name(structure_) + ": ";
+  if (!src.defined() || src.dim() != 2)
+    throw Error(who + "src should have 2 dimensions (B x T), but got " + (src.defined() ? shape_str(src) : "none"));
+  if (src.scalar_type() != at::kLong) throw Error(who + "src must be int64 token ids, got " + std::string(c10::toString(src.scalar_type())));
+  if (!values.defined() || values.sizes() != src.sizes())
+    throw Error(who + "values must have src's shape " + shape_str(src) + ", got " + (values.defined() ? shape_str(values) : "none"));
+  if (!values.is_floating_point()) throw Error(who + "values must be floating point, got " + std::string(c10::toString(values.scalar_type())));
+  if (mask.defined()) {
+    if (mask.sizes() != src.sizes())
+      throw Error(who + "key_padding_mask must have src's shape " + shape_str(src) + ", got " + shape_str(mask));
+    if (mask.scalar_type() != at::kBool)
+      throw Error(who + "key_padding_mask must be bool (true at pads), got " + std::string(c10::toString(mask.scalar_type())));
+  }
+  if (src.size(0) == 0 || src.size(1) == 0) throw Error(who + "empty input " + shape_str(src));
+  const int64_t need = required_length();
+  if (need > 0 && src.size(1) != need)
+    throw Error(who + "needs exactly train_maxseq + 1 = " + std::to_string(need) + " tokens per cell (" +
+                std::to_string(config_.train_maxseq) + " genes and <cls>), got " + std::to_string(src.size(1)));
+  const int64_t lo = src.min().item<int64_t>(), hi = src.max().item<int64_t>();
+  if (lo < 0 || hi >= vocab_size_)
+    throw Error(who + "src holds token id " + std::to_string(lo < 0 ? lo : hi) + " outside the vocabulary [0, " +
+                std::to_string(vocab_size_) + ")");
+}
+
+at::Tensor ScModelImpl::vocab_order(const at::Tensor& src) const {
+  // The original's global_index_map over arange(ntoken): [<cls> if its id >= <pad>'s, the ids
+  // below <pad> in order, <pad>]; other ids (e.g. <eoc>) map to -1 and sort first.
+  const int64_t pad = config_.pad_token_id, cls = config_.cls_token_id;
+  const int64_t shift = cls >= pad ? 1 : 0;
+  at::Tensor pos = at::where(src < pad, src + shift, at::Scalar(int64_t{-1}));
+  pos = at::where(src == pad, at::Scalar(pad + shift), pos);
+  if (shift) pos = at::where(src == cls, at::Scalar(int64_t{0}), pos);
+  return std::get<1>(at::sort(pos, c10::optional<bool>(true), /*dim=*/1, /*descending=*/false));
+}
+
+ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask) {
+  check_inputs(src, values, key_padding_mask);
+  at::Tensor gene_emb = embedding->forward(src);
+  if (!emb_trans.is_empty()) gene_emb = emb_trans->forward(gene_emb);
+  at::Tensor v = values.to(gene_emb.scalar_type()).unsqueeze(-1).clamp_max(config_.max_value);
+  at::Tensor total = gene_emb + value_encoder->forward(v);
+
+  ScModelOutput out;
+  at::Tensor h;
+  if (structure_ == Structure::kCnnOurs) {
+    at::Tensor order = vocab_order(src).unsqueeze(-1).expand({-1, -1, total.size(-1)});
+    h = encoder->forward(at::gather(total, 1, order), src, key_padding_mask);
+  } else {
+    h = encoder->forward(total, src, key_padding_mask);
+  }
+  if (encoder->per_token()) {
+    out.mlm_output = decoder->forward(h).squeeze(2);
+    out.cell_emb = config_.cell_emb_style == "avg-pool" ? h.mean(1) : h.select(1, 0);
+  } else {
+    out.cell_emb = h;
+  }
+  out.mvc_output = gene2query->forward(gene_emb.detach()).bmm(out.cell_emb.unsqueeze(2)).squeeze(2);
+  if (!out.mlm_output.defined()) out.mlm_output = out.mvc_output.detach();
+  return out;
+}
+
+ScModel make_scbench_model(const ScModelConfig& config, int64_t vocab_size) { return ScModel(config, vocab_size); }
+
+}  // namespace scfm::model::scbench

@@ -1,0 +1,70 @@
+// scBenchmark's "transformer" / "transformer_ours" encoder: torch.nn.TransformerEncoder of
+// TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True) with a
+// key-padding mask. Registered names equal PyTorch's: layers.<i>.self_attn.in_proj_weight,
+// layers.<i>.self_attn.out_proj.weight, layers.<i>.linear1, linear2, norm1, norm2 (LayerNorm eps
+// 1e-5).
+//
+// Pads: in eval mode the output at padded tokens is 0, as PyTorch's eval fast path (nested
+// tensors, taken by scBenchmark's no_grad inference) returns it; in training mode it is the
+// layer's output there (PyTorch's standard path). Non-padded tokens never see padded ones.
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "scfm/model/scbench/backbone.h"
+
+namespace scfm::model::scbench {
+
+struct TransformerOptions {
+  TransformerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
+  TORCH_ARG(int64_t, d_model);
+  TORCH_ARG(int64_t, nhead);
+  // scBenchmark passes d_model as the feed-forward width; 0 = d_model.
+  TORCH_ARG(int64_t, dim_feedforward) = 0;
+  TORCH_ARG(double, dropout) = 0.1;
+  TORCH_ARG(Activation, activation) = Activation::kReLU;  // kReLU or kGELU
+  TORCH_ARG(bool, norm_first) = false;                    // false = post-LN (scBenchmark)
+  TORCH_ARG(int64_t, num_layers) = 1;
+};
+
+// nn.MultiheadAttention(batch_first=True) self-attention: in_proj_weight (3E x E),
+// in_proj_bias (3E), out_proj (Linear E -> E).
+struct SelfAttentionImpl : torch::nn::Module {
+  SelfAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout);
+  // x: B x T x E; key_padding_mask: B x T bool (true = ignore that key) or undefined.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
+
+  int64_t embed_dim, num_heads;
+  double dropout;
+  at::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+struct TransformerLayerImpl : torch::nn::Module {
+  explicit TransformerLayerImpl(const TransformerOptions& options);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
+
+  TransformerOptions options;
+  SelfAttention self_attn{nullptr};
+  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+};
+TORCH_MODULE(TransformerLayer);
+
+class TransformerEncoderImpl : public BackboneImpl {
+ public:
+  explicit TransformerEncoderImpl(const TransformerOptions& options);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& src, const at::Tensor& pad_mask) override;
+  bool per_token() const override { return true; }
+
+  TransformerOptions options;
+  torch::nn::ModuleList layers;
+  std::vector<TransformerLayer> layer_list;
+};
+TORCH_MODULE(TransformerEncoder);
+
+}  // namespace scfm::model::scbench
