@@ -1,0 +1,34 @@
+#!/usr/bin/python3
+"""Reads a simulated .h5ad with anndata and checks its layout: CSR float32 integer counts, the
+ground-truth obs columns as categoricals, uns["simulate"] with the design.
+
+sim_check.py OUT.h5ad    prints 'ok' or what is wrong
+"""
+import sys
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import anndata as ad
+
+warnings.simplefilter("ignore")
+a = ad.read_h5ad(sys.argv[1])
+problems = []
+if not sp.issparse(a.X) or a.X.format != "csr" or a.X.dtype != np.float32:
+    problems.append(f"X is {type(a.X)} {a.X.dtype}")
+elif (a.X.data != np.round(a.X.data)).any() or (a.X.data <= 0).any():
+    problems.append("X holds values that are not positive counts")
+for c in ("cell_type", "batch", "perturbation"):
+    if c not in a.obs or a.obs[c].dtype.name != "category":
+        problems.append(f"obs[{c}] missing or not categorical")
+u = a.uns.get("simulate", {})
+for k in ("seed", "rel_mean", "dispersion", "dropout", "batch_log_effect", "perturbations", "cell_types"):
+    if k not in u:
+        problems.append(f"uns['simulate'] has no {k}")
+if not problems:
+    if u["rel_mean"].shape != (len(u["cell_types"]), a.n_vars):
+        problems.append(f"rel_mean shape {u['rel_mean'].shape}")
+    targets = set(u["perturbations"]["targets"])
+    if set(a.obs["perturbation"].unique()) - targets != {"control"}:
+        problems.append("perturbation labels are not control + targets")
+print("ok" if not problems else "; ".join(problems))
