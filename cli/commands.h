@@ -14,8 +14,13 @@ struct GlobalOptions {
 void add_info(CLI::App& app, GlobalOptions& global);
 void add_vocab(CLI::App& app, GlobalOptions& global);
 void add_pp(CLI::App& app, GlobalOptions& global);
+void add_launch(CLI::App& app, GlobalOptions& global);
+void add_pretrain(CLI::App& app, GlobalOptions& global);
+void add_embed(CLI::App& app, GlobalOptions& global);
+void add_simulate(CLI::App& app, GlobalOptions& global);
 void add_ingest(CLI::App& app, GlobalOptions& global);
 void add_store(CLI::App& app, GlobalOptions& global);
+void add_model(CLI::App&, GlobalOptions&);
 
 // `scfm store info`, also reached from `scfm info STORE`.
 void print_store_info(const std::string& path, bool json);

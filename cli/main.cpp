@@ -20,8 +20,13 @@ int main(int argc, char** argv) {
   scfm::cli::add_info(app, global);
   scfm::cli::add_vocab(app, global);
   scfm::cli::add_pp(app, global);
+  scfm::cli::add_launch(app, global);
+  scfm::cli::add_pretrain(app, global);
+  scfm::cli::add_embed(app, global);
+  scfm::cli::add_simulate(app, global);
   scfm::cli::add_ingest(app, global);
   scfm::cli::add_store(app, global);
+  scfm::cli::add_model(app, global);
 
   // Threads are set once flags are known and before any verb runs.
   app.parse_complete_callback([&global] { scfm::runtime::set_threads(global.threads); });

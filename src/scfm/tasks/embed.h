@@ -1,0 +1,39 @@
+// scfm embed: cell embeddings from a pretrained model, written into the .h5ad as obsm[key].
+//
+// Streaming: the input's X (or a layer) is read in blocks of cells; memory is bounded by the
+// block and the model, whatever the number of cells.
+//
+// Determinism (the default): a cell's tokens do not depend on anything but the cell. When it has
+// more matched genes than max_length - 1, the highest-expressed genes are kept (ties: lower
+// vocab id first) and sent in vocab-id order; binning (scGPT category/binned models) uses the
+// deterministic rule (the middle of tied bins). So an embedding does not depend on batch size,
+// block size or threads beyond float rounding. `sample` reproduces scGPT's random gene sampling
+// instead, keyed by (seed, cell).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace scfm::tasks {
+
+struct EmbedOptions {
+  std::string model_dir;           // run folder or scGPT checkpoint folder
+  std::string input, output;       // .h5ad in, .h5ad out (may be the same path)
+  std::string key = "X_scfm";      // obsm key
+  std::string gene_col;            // var column with the gene names ("" = var index)
+  std::string layer;               // matrix to read ("" = X); raw counts expected
+  int64_t max_length = 1200;       // tokens per cell, <cls> included
+  int64_t batch_size = 64;
+  int64_t block_cells = 4096;      // cells read from the file at a time
+  bool normalize_l2 = false;       // divide each embedding by its L2 norm (scGPT's embed_data)
+  bool sample = false;             // scGPT's random gene sampling instead of the top genes
+  uint64_t seed = 0;
+  bool allow_partial = false;      // load checkpoints with missing/unexpected keys
+};
+
+// Returns a summary: cells, genes matched, embedding width, seconds.
+nlohmann::json embed(const EmbedOptions& options);
+
+}  // namespace scfm::tasks
