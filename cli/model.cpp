@@ -35,9 +35,6 @@ json describe(const std::string& path) {
   sg::ScGptLoadOptions options;
   options.allow_partial = true;  // info reports a mismatch instead of failing on it
   sg::ScGptCheckpoint ck = sg::load_checkpoint_folder(path, options);
-  model::StateDict file = model::load_state_dict(ck.files.weights);
-  int64_t file_elements = 0;
-  for (auto& kv : file) file_elements += kv.second.numel();
 
   json j;
   j["model"] = "scGPT TransformerModel";
@@ -47,8 +44,8 @@ json describe(const std::string& path) {
   j["vocab_size"] = ck.vocab.size();
   j["norm_scheme"] = ck.config.norm_scheme();
   j["parameters"] = sg::parameter_count(*ck.model);
-  j["state_dict_tensors"] = file.size();
-  j["state_dict_elements"] = file_elements;
+  j["state_dict_tensors"] = ck.report.file_tensors;
+  j["state_dict_elements"] = ck.report.file_elements;
   j["structure"] = json::array();
   for (const auto& child : ck.model->named_children()) {
     json m;

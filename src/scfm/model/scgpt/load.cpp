@@ -79,6 +79,8 @@ json KeyReport::to_json() const {
   j["complete"] = complete();
   j["loaded"] = loaded;
   j["model_tensors"] = model_tensors;
+  j["file_tensors"] = file_tensors;
+  j["file_elements"] = file_elements;
   j["missing"] = missing;
   j["unexpected"] = unexpected;
   j["shape_mismatch"] = json::array();
@@ -96,6 +98,8 @@ KeyReport load_state(TransformerModelImpl& model, const StateDict& state, const 
   KeyReport report;
   StateDict targets = model_state(model);
   report.model_tensors = static_cast<int64_t>(targets.size());
+  report.file_tensors = static_cast<int64_t>(state.size());
+  for (const auto& kv : state) report.file_elements += kv.second.numel();
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < targets.size(); ++i) index[targets[i].first] = i;
 

@@ -41,6 +41,8 @@ struct KeyReport {
   std::vector<std::string> notes;       // one line each, for people
   int64_t loaded = 0;                   // tensors copied into the model
   int64_t model_tensors = 0;            // parameters and buffers of the model
+  int64_t file_tensors = 0;             // tensors in the state dict given (flag_encoder.* included)
+  int64_t file_elements = 0;            // their elements
 
   bool complete() const { return missing.empty() && unexpected.empty() && shape_mismatch.empty(); }
   // Several lines: counts, then every missing / unexpected / mismatched key.
