@@ -29,4 +29,13 @@ $SCFM ingest data/pbmc3k.h5ad data/pbmc_small.h5ad --vocab "$OUT/vocab.json" --o
 $SCFM store verify "$OUT/store"
 $SCFM info "$OUT/store"
 echo
+echo "== pretrain a small scBenchmark transformer on the store (a few epochs on the CPU)"
+$SCFM pretrain --store "$OUT/store" --out "$OUT/run" --model-structure transformer \
+  --epochs 4 --batch-size 32 --nlayers 2 --nheads 4 --embsize 64 --dropout 0.1 --train-maxseq 256 \
+  --warmup-iters 20 --lr 1e-3 --log-interval 10 --use-mvc --seed 0
+echo
+echo "== embed the cells with it; the embeddings go back into the .h5ad as obsm['X_scfm']"
+$SCFM embed --model "$OUT/run" --in data/pbmc3k.h5ad --out "$OUT/pbmc3k_embedded.h5ad" --max-length 257
+$SCFM info "$OUT/pbmc3k_embedded.h5ad" | grep -E "obsm|uns"
+echo
 echo "demo: done; results in $OUT/"
