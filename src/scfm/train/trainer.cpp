@@ -334,10 +334,8 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) checkpoint();
     }
     if (tty) std::fprintf(stderr, "\n");
-    if (o.max_steps >= 0 && pos.step >= o.max_steps && pos.batch < steps_per_epoch) {
-      checkpoint();  // stopped mid-epoch: resume continues from here
-      break;
-    }
+    const bool stopped_mid_epoch = o.max_steps >= 0 && pos.step >= o.max_steps && pos.batch < steps_per_epoch;
+    if (stopped_mid_epoch) checkpoint();  // resume continues from here
 
     // validation
     module.eval();
@@ -366,13 +364,14 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       std::cerr << "pretrain: " << line.dump() << "\n";
       const double mse = result.last_validation["mse"].is_number() ? result.last_validation["mse"].get<double>() : INFINITY;
       model::StateDict sd = module_state(module);
-      if (mse < pos.best) {
+      if (mse < pos.best) {  // also when --max-steps stopped the run mid-epoch
         pos.best = mse;
         model::save_state_dict(sd, o.out_dir + "/best_model.pt");
       }
-      if (o.save_interval > 0 && pos.epoch % o.save_interval == 0)
+      if (!stopped_mid_epoch && o.save_interval > 0 && pos.epoch % o.save_interval == 0)
         model::save_state_dict(sd, o.out_dir + "/model-ep" + std::to_string(pos.epoch) + ".pt");
     }
+    if (stopped_mid_epoch) break;
     Position next = pos;
     next.epoch += 1;
     next.batch = 0;

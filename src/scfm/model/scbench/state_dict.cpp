@@ -27,7 +27,7 @@ std::string LoadReport::describe() const {
   std::ostringstream s;
   for (const auto& k : missing) s << "\n  missing key: " << k;
   for (const auto& k : unexpected) s << "\n  unexpected key: " << k;
-  for (const auto& k : mismatched) s << "\n  shape mismatch: " << k;
+  for (const auto& k : mismatched) s << (k.find(": expected dtype ") != std::string::npos ? "\n  dtype mismatch: " : "\n  shape mismatch: ") << k;
   return s.str();
 }
 
@@ -61,6 +61,13 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bo
                                   (src.defined() ? shape_str(src.sizes()) : std::string("an undefined tensor")));
       continue;
     }
+    // floating weights take any floating dtype (converted, as PyTorch does); integers or bools
+    // in a floating parameter (or the reverse) are a different kind of data, not a precision
+    if (at::isFloatingType(src.scalar_type()) != at::isFloatingType(target.scalar_type())) {
+      report.mismatched.push_back(name + ": expected dtype " + std::string(c10::toString(target.scalar_type())) +
+                                  ", got " + c10::toString(src.scalar_type()));
+      continue;
+    }
     copies.emplace_back(target, &src);
   }
   for (const auto& [name, tensor] : state)
@@ -72,7 +79,7 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bo
     std::ostringstream msg;
     msg << source << ": cannot load into " << module.name() << " ("
         << report.missing.size() << " missing, " << report.unexpected.size() << " unexpected, "
-        << report.mismatched.size() << " shape mismatches";
+        << report.mismatched.size() << " shape/dtype mismatches";
     if (!duplicates.empty()) msg << ", " << duplicates.size() << " repeated";
     msg << ")" << report.describe();
     for (const auto& d : duplicates) msg << "\n  repeated key: " << d;
