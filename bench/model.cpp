@@ -36,6 +36,7 @@
 
 #include "scfm/model/scbench/options.h"
 #include "scfm/model/scbench/sc_model.h"
+#include "scfm/runtime/allocator.h"
 #include "scfm/runtime/blas.h"
 #include "scfm/runtime/threads.h"
 
@@ -76,6 +77,7 @@ Timing time_ms(int reps, F&& f) {
 
 int main(int argc, char** argv) {
   scfm::runtime::select_blas_core(argc, argv);  // the BLAS kernels scfm runs with (docs/blas.md)
+  scfm::runtime::keep_freed_memory();            // as scfm pretrain / embed do
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "scfm/runtime/allocator.h"
 #include "scfm/tasks/embed.h"
 
 namespace scfm::cli {
@@ -22,6 +23,7 @@ void add_embed(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--seed", o->seed, "Seed for --sample");
   cmd->add_flag("--allow-partial", o->allow_partial, "Load a checkpoint with missing or unexpected keys (reported)");
   cmd->callback([o] {
+    runtime::keep_freed_memory();
     auto summary = tasks::embed(*o);
     std::cout << "embed: " << summary["n_cells"] << " cells -> " << o->output << " obsm['" << o->key << "'] ("
               << summary["width"] << " dims; " << summary["genes_matched"] << " genes matched)\n";

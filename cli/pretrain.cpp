@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "scfm/runtime/allocator.h"
 #include "scfm/io/vocab.h"
 #include "scfm/model/factory.h"
 #include "scfm/store/reader.h"
@@ -77,6 +78,7 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
   cmd->add_flag("--amp", a->amp, "Mixed precision (CUDA)");
   cmd->add_option("--dist-timeout", a->dist_timeout_s, "Seconds a rank waits for the others before failing");
   cmd->callback([a, cmd] {
+    runtime::keep_freed_memory();
     if (a->grad_accu_steps != 1)
       throw Error("pretrain: --grad-accu-steps > 1 is not implemented yet; raise --batch-size or add processes");
     if (a->device != "cpu") throw Error("pretrain: --device " + a->device + ": this build trains on the CPU only");
