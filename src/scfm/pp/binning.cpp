@@ -5,17 +5,13 @@
 #include <string>
 
 #include "scfm/util/error.h"
+#include "scfm/util/splitmix.h"
 
 namespace scfm::pp {
 
 namespace {
 
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+using util::splitmix64;
 
 void check_n_bins(int n_bins) {
   if (n_bins < 3) throw Error("binning: n_bins must be at least 3, got " + std::to_string(n_bins));

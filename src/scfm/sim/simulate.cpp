@@ -7,17 +7,13 @@
 #include <random>
 
 #include "scfm/util/error.h"
+#include "scfm/util/splitmix.h"
 
 namespace scfm::sim {
 
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t mix(uint64_t x) { return util::splitmix64(x); }
 
 // What a stream is for; part of its key, so adding draws to one never shifts another.
 enum Purpose : uint64_t { kLabels = 1, kGenes = 2, kBatch = 3, kPerturb = 4 };
