@@ -81,8 +81,10 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
     runtime::keep_freed_memory();
     if (a->grad_accu_steps != 1)
       throw Error("pretrain: --grad-accu-steps > 1 is not implemented yet; raise --batch-size or add processes");
-    if (a->device != "cpu") throw Error("pretrain: --device " + a->device + ": this build trains on the CPU only");
-    if (a->amp) throw Error("pretrain: --amp needs --device cuda");
+    if (a->device != "cpu" && !at::hasCUDA())
+      throw Error("pretrain: --device " + a->device + ": this LibTorch has no CUDA (Debian's is CPU-only); build "
+                  "scfm against a CUDA LibTorch (README) or use --device cpu");
+    if (a->amp && a->device == "cpu") throw Error("pretrain: --amp needs --device cuda");
     nlohmann::json args = nlohmann::json::object();
     if (!a->config.empty()) {
       std::ifstream in(a->config);
@@ -119,7 +121,7 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
 
     auto env = train::dist_env_from_environment();
     std::unique_ptr<train::Distributed> dist;
-    if (env.active()) dist = train::Distributed::init(env, std::chrono::seconds(a->dist_timeout_s));
+    if (env.active()) dist = train::Distributed::init(env, std::chrono::seconds(a->dist_timeout_s), a->device != "cpu");
     auto store = store::CellStore::open(a->store);
     std::unique_ptr<store::CellStore> valid;
     if (!a->valid_store.empty()) valid = std::make_unique<store::CellStore>(store::CellStore::open(a->valid_store));
@@ -149,6 +151,8 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
     o.checkpoint_every = a->checkpoint_every;
     o.resume = a->resume;
     o.loader_threads = a->loader_threads;
+    o.device = a->device;
+    o.amp = a->amp;
     o.batch.tokenizer.max_len = conv.max_len;
     o.batch.tokenizer.cls_id = vocab.cls_id();
     o.batch.tokenizer.pad_id = vocab.pad_id();

@@ -2,7 +2,8 @@
 
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
-#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#ifdef SCFM_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -60,7 +61,7 @@ Distributed::~Distributed() = default;
 
 std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, std::chrono::milliseconds timeout, bool cuda) {
   if (cuda) throw Error("distributed: NCCL is not available in this build (CPU LibTorch); use Gloo on CPU");
-#ifndef USE_C10D_GLOO
+#ifndef SCFM_HAVE_GLOO
   (void)env;
   (void)timeout;
   throw Error("distributed: this scfm was built without c10d's Gloo backend (gloo headers missing); "

@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/TensorOperators.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <ATen/ops/tensor.h>
 #include <ATen/ops/zeros.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -108,8 +110,13 @@ int64_t meta(const model::StateDict& sd, const std::string& key, const std::stri
   return t->item<int64_t>();
 }
 
-// LibTorch keys an optimiser's per-parameter state by the parameter's TensorImpl address.
+// LibTorch keys an optimiser's per-parameter state by the parameter's TensorImpl: as a string in
+// 1.x, as the pointer itself in 2.x (one shim, here).
+#if TORCH_VERSION_MAJOR >= 2
+void* state_key(const at::Tensor& p) { return p.unsafeGetTensorImpl(); }
+#else
 std::string state_key(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+#endif
 
 struct Position {
   int64_t epoch = 1;  // 1-based, as scBenchmark
@@ -148,8 +155,8 @@ Position load_train_state(const std::string& path, torch::nn::Module& m, torch::
     if (a == nullptr || b == nullptr || s == nullptr) continue;
     auto state = std::make_unique<torch::optim::AdamParamState>();
     state->step(s->item<int64_t>());
-    state->exp_avg(a->clone());
-    state->exp_avg_sq(b->clone());
+    state->exp_avg(a->to(p.value().device()).clone());
+    state->exp_avg_sq(b->to(p.value().device()).clone());
     opt.state()[state_key(p.value())] = std::move(state);
   }
   Position pos;
@@ -192,6 +199,30 @@ std::vector<double> gene_means(const store::CellStore& s, const std::vector<int6
   for (size_t g = 0; g < sum.size(); ++g) sum[g] = count[g] > 0 ? sum[g] / count[g] : 0.0;
   return sum;
 }
+
+// bf16 autocast on CUDA; LibTorch renamed the switches in 2.4 (one shim, here).
+struct AutocastGuard {
+  bool on;
+  explicit AutocastGuard(bool enable) : on(enable) {
+    if (!on) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+#endif
+  }
+  ~AutocastGuard() {
+    if (!on) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+};
 
 }  // namespace
 
@@ -237,6 +268,9 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   vlo.batch.seed = o.seed ^ 0x7A11DULL;  // validation masks differ from training's, fixed per run
 
   torch::nn::Module& module = model.module();
+  const at::Device device(o.device);
+  if (o.amp && !device.is_cuda()) throw Error("--amp needs --device cuda");
+  module.to(device);
   torch::optim::Adam optimizer(module.parameters(), torch::optim::AdamOptions(o.schedule.lr));
   Position pos;
   const std::string state_path = o.out_dir + "/train_state.pt";
@@ -284,19 +318,26 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       if (o.max_steps >= 0 && pos.step >= o.max_steps) break;
       const double lr = learning_rate(o.schedule, pos.step);
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-      model::MlmOutputs out = model.forward(b->genes, b->masked_values, b->key_padding_mask);
+      const at::Tensor genes = b->genes.to(device), masked_values = b->masked_values.to(device);
+      const at::Tensor pad = b->key_padding_mask.to(device), values = b->values.to(device);
+      const at::Tensor mask = b->mask_positions.to(device);
+      model::MlmOutputs out;
+      {
+        AutocastGuard autocast(o.amp);
+        out = model.forward(genes, masked_values, pad);
+      }
       // the global number of masked positions normalises every rank's share of the loss
-      at::Tensor count = b->mask_positions.sum().to(at::kDouble).reshape({1});
+      at::Tensor count = b->mask_positions.sum().to(at::kDouble).reshape({1});  // on the CPU
       if (dist) dist->allreduce_sum(count);
       const double n_masked = std::max(1.0, count.item<double>());
-      at::Tensor sse = masked_sse(out.mlm, b->values, b->mask_positions);
+      at::Tensor sse = masked_sse(out.mlm.to(at::kFloat), values, mask);
       at::Tensor loss = sse / n_masked;
       if (o.use_mvc) {
         if (!out.mvc.defined()) throw Error("--use-mvc: this model has no MVC head");
-        loss = loss + masked_sse(out.mvc, b->values, b->mask_positions) / n_masked;
+        loss = loss + masked_sse(out.mvc.to(at::kFloat), values, mask) / n_masked;
       }
       if (o.zero_prob_loss && out.mlm_zero_probs.defined())
-        loss = loss + masked_bernoulli_nll_sum(out.mlm_zero_probs, b->values, b->mask_positions) / n_masked;
+        loss = loss + masked_bernoulli_nll_sum(out.mlm_zero_probs.to(at::kFloat), values, mask) / n_masked;
       optimizer.zero_grad();
       loss.backward();
       if (dist) {
@@ -346,8 +387,12 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       for (int64_t i : vsampler.indices(0)) vcells.push_back(split.valid[i]);
       data::Loader vloader(vstore, vcells, 0, vlo);
       while (auto b = vloader.next()) {
-        model::MlmOutputs out = model.forward(b->genes, b->masked_values, b->key_padding_mask);
-        acc.add(out.mlm, b->values, b->mask_positions, b->genes);
+        model::MlmOutputs out;
+        {
+          AutocastGuard autocast(o.amp);
+          out = model.forward(b->genes.to(device), b->masked_values.to(device), b->key_padding_mask.to(device));
+        }
+        acc.add(out.mlm.to(at::kFloat), b->values, b->mask_positions, b->genes);
       }
     }
     if (dist) {

@@ -58,6 +58,8 @@ struct PretrainOptions {
   int64_t checkpoint_every = 0;    // steps between train_state.pt saves (0: epoch ends only)
   bool resume = false;             // --resume
   bool progress = true;            // a progress bar when stderr is a terminal
+  std::string device = "cpu";      // --device cpu | cuda | cuda:N (the model and batches live there)
+  bool amp = false;                // --amp: bf16 autocast on CUDA (losses and optimiser in float32)
 };
 
 struct PretrainResult {
