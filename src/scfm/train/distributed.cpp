@@ -60,7 +60,7 @@ Distributed::Distributed() : impl_(std::make_unique<Impl>()) {}
 Distributed::~Distributed() = default;
 
 std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, std::chrono::milliseconds timeout, bool cuda) {
-  if (cuda) throw Error("distributed: NCCL is not available in this build (CPU LibTorch); use Gloo on CPU");
+  if (cuda) throw Error("distributed: NCCL (several GPUs) is not wired into scfm yet; train on one GPU, or on CPUs with Gloo");
 #ifndef SCFM_HAVE_GLOO
   (void)env;
   (void)timeout;
