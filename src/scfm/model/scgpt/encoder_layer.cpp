@@ -24,12 +24,14 @@ namespace scfm::model::scgpt {
 
 namespace nn = torch::nn;
 
-namespace {
-std::string shape(const at::Tensor& t) {
+std::string shape_string(const at::Tensor& t) {
   std::string s = "(";
   for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
   return s + ")";
 }
+
+
+namespace {
 }  // namespace
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t e, int64_t h, double dropout)
@@ -113,13 +115,13 @@ TransformerEncoderImpl::TransformerEncoderImpl(const EncoderLayerOptions& o, int
 
 at::Tensor TransformerEncoderImpl::forward(const at::Tensor& x, const at::Tensor& key_padding_mask) {
   if (x.dim() != 3)
-    throw Error("scGPT transformer: input should have 3 dimensions (batch, seq, embsize), but got " + shape(x));
+    throw Error("scGPT transformer: input should have 3 dimensions (batch, seq, embsize), but got " + shape_string(x));
   if (!stack.empty() && x.size(2) != stack[0]->options.d_model)
-    throw Error("scGPT transformer: input " + shape(x) + " should have embsize " +
+    throw Error("scGPT transformer: input " + shape_string(x) + " should have embsize " +
                 std::to_string(stack[0]->options.d_model) + " in its last dimension");
   if (key_padding_mask.defined() &&
       (key_padding_mask.dim() != 2 || key_padding_mask.size(0) != x.size(0) || key_padding_mask.size(1) != x.size(1)))
-    throw Error("scGPT transformer: src_key_padding_mask " + shape(key_padding_mask) +
+    throw Error("scGPT transformer: src_key_padding_mask " + shape_string(key_padding_mask) +
                 " should be (batch, seq) = (" + std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) + ")");
   at::Tensor mask = key_padding_mask.defined() ? key_padding_mask.to(at::kBool) : key_padding_mask;
   at::Tensor out = x;

@@ -23,6 +23,9 @@
 
 namespace scfm::model::scgpt {
 
+// "(2, 17, 32)": a tensor's shape the way scGPT's messages print it.
+std::string shape_string(const at::Tensor& t);
+
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout);
   // x (batch, seq, E); key_padding_mask (batch, seq) bool, true = ignore that key; may be undefined.

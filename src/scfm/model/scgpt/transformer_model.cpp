@@ -21,11 +21,6 @@ namespace nn = torch::nn;
 
 namespace {
 
-std::string shape(const at::Tensor& t) {
-  std::string s = "(";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + ")";
-}
 
 at::Tensor l2_normalize(const at::Tensor& x) {  // F.normalize(x, p=2, dim=1)
   return x / x.norm(2, {1}, true).clamp_min(1e-12);
@@ -88,13 +83,13 @@ std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Te
                                                                     const at::Tensor& batch_labels) {
   if (src.dim() != 2 || !at::isIntegralType(src.scalar_type(), false))
     throw Error("scGPT forward: src should be an integer (batch, seq) tensor of gene ids, got " +
-                std::string(c10::toString(src.scalar_type())) + " " + shape(src));
+                std::string(c10::toString(src.scalar_type())) + " " + shape_string(src));
   if (!values.defined() || values.sizes() != src.sizes())
-    throw Error("scGPT forward: values " + (values.defined() ? shape(values) : std::string("(undefined)")) +
-                " should have the shape of src " + shape(src));
+    throw Error("scGPT forward: values " + (values.defined() ? shape_string(values) : std::string("(undefined)")) +
+                " should have the shape of src " + shape_string(src));
   if (mask.defined() && (mask.sizes() != src.sizes() || mask.scalar_type() != at::kBool))
-    throw Error("scGPT forward: src_key_padding_mask should be a bool tensor of the shape of src " + shape(src) +
-                ", got " + std::string(c10::toString(mask.scalar_type())) + " " + shape(mask));
+    throw Error("scGPT forward: src_key_padding_mask should be a bool tensor of the shape of src " + shape_string(src) +
+                ", got " + std::string(c10::toString(mask.scalar_type())) + " " + shape_string(mask));
   const bool needs_labels = config.use_batch_labels || !config.domain_spec_batchnorm.empty();
   if (needs_labels && !batch_labels.defined())
     throw Error("scGPT forward: batch_labels are required (use_batch_labels or domain_spec_batchnorm is set)");
@@ -102,7 +97,7 @@ std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Te
     throw Error("scGPT forward: batch_labels should only be given when use_batch_labels or "
                 "domain_spec_batchnorm is set");
   if (batch_labels.defined() && (batch_labels.dim() != 1 || batch_labels.size(0) != src.size(0)))
-    throw Error("scGPT forward: batch_labels " + shape(batch_labels) + " should be (batch,) = (" +
+    throw Error("scGPT forward: batch_labels " + shape_string(batch_labels) + " should be (batch,) = (" +
                 std::to_string(src.size(0)) + ")");
 
   at::Tensor gene = encoder->forward(src.to(at::kLong), "gene id (src)");
@@ -131,7 +126,7 @@ at::Tensor TransformerModelImpl::cell_embedding(const at::Tensor& out, const at:
   if (config.cell_emb_style == "cls") return out.select(1, 0);
   if (config.cell_emb_style == "avg-pool") return out.mean(1);
   if (!weights.defined()) throw Error("scGPT: cell_emb_style w-pool needs weights (the values)");
-  if (weights.dim() != 2) throw Error("scGPT: w-pool weights should be 2D, got " + shape(weights));
+  if (weights.dim() != 2) throw Error("scGPT: w-pool weights should be 2D, got " + shape_string(weights));
   return l2_normalize(at::sum(out * weights.to(out.scalar_type()).unsqueeze(2), {1}));
 }
 
