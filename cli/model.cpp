@@ -52,7 +52,7 @@ json describe(const std::string& path) {
     m["module"] = child.key();
     m["parameters"] = sg::parameter_count(*child.value());
     json tensors = json::array();
-    for (auto& [name, t] : sg::model_state(*child.value()))
+    for (auto& [name, t] : scfm::model::module_state(*child.value()))
       tensors.push_back({{"name", child.key() + "." + name}, {"shape", t.sizes().vec()}});
     m["tensors"] = tensors;
     j["structure"].push_back(m);

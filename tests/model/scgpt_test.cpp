@@ -262,7 +262,7 @@ TEST(ScGptModel, ParameterNamesAndOrderMatchTheStateDict) {
   for (const char* name : {kContinuous, kCategory}) {
     SCOPED_TRACE(name);
     model::StateDict file = fixture_state(fixture(name));
-    model::StateDict mine = model_state(*fresh_model(fixture(name)));
+    model::StateDict mine = model::module_state(*fresh_model(fixture(name)));
     ASSERT_EQ(mine.size(), file.size());
     for (size_t i = 0; i < file.size(); ++i) {
       EXPECT_EQ(mine[i].first, file[i].first);

@@ -2,6 +2,7 @@
 
 #include <ATen/ops/empty.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/nn/module.h>
 
 #include <cstring>
 #include <fstream>
@@ -193,6 +194,20 @@ void save_state_dict(const StateDict& state, const std::string& path) {
     if (!file) throw Error(path + ": write failed (disk full?)");
   }
   out.commit();
+}
+
+static void collect(const torch::nn::Module& m, const std::string& prefix, StateDict& out) {
+  for (const auto& p : m.named_parameters(false))
+    if (p.value().defined()) out.emplace_back(prefix + p.key(), p.value().detach());
+  for (const auto& b : m.named_buffers(false))
+    if (b.value().defined()) out.emplace_back(prefix + b.key(), b.value().detach());
+  for (const auto& c : m.named_children()) collect(*c.value(), prefix + c.key() + ".", out);
+}
+
+StateDict module_state(const torch::nn::Module& module) {
+  StateDict out;
+  collect(module, "", out);
+  return out;
 }
 
 }  // namespace scfm::model

@@ -19,6 +19,10 @@
 
 #include "scfm/io/torch_pickle.h"
 
+namespace torch::nn {
+class Module;
+}
+
 namespace scfm::model {
 
 // Tensors by name, in file order.
@@ -45,5 +49,10 @@ StateDict load_tensor_dict(const std::string& path);
 void save_state_dict(const StateDict& state, const std::string& path);
 
 const at::Tensor* find(const StateDict& state, const std::string& name);
+
+// A module's parameters and buffers in PyTorch's state_dict order (each module's own parameters,
+// then its own buffers, then its children, recursively), undefined ones skipped. The tensors are
+// detached views of the module's own storage: copying into them loads weights.
+StateDict module_state(const torch::nn::Module& module);
 
 }  // namespace scfm::model

@@ -82,13 +82,6 @@ data::ValueTransform make_transform(const PretrainOptions& o) {
   };
 }
 
-model::StateDict module_state(torch::nn::Module& m) {
-  model::StateDict sd;
-  for (auto& p : m.named_parameters()) sd.emplace_back(p.key(), p.value().detach());
-  for (auto& b : m.named_buffers()) sd.emplace_back(b.key(), b.value().detach());
-  return sd;
-}
-
 void load_module_state(torch::nn::Module& m, const model::StateDict& sd, const std::string& file) {
   torch::NoGradGuard guard;
   auto params = m.named_parameters();
@@ -127,7 +120,7 @@ struct Position {
 
 void save_train_state(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt, const Position& pos) {
   model::StateDict sd;
-  for (auto& [k, v] : module_state(m)) sd.emplace_back("model." + k, v);
+  for (auto& [k, v] : model::module_state(m)) sd.emplace_back("model." + k, v);
   auto params = m.named_parameters();
   for (auto& p : params) {
     auto it = opt.state().find(state_key(p.value()));
@@ -408,7 +401,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       metrics << line.dump() << "\n" << std::flush;
       std::cerr << "pretrain: " << line.dump() << "\n";
       const double mse = result.last_validation["mse"].is_number() ? result.last_validation["mse"].get<double>() : INFINITY;
-      model::StateDict sd = module_state(module);
+      model::StateDict sd = model::module_state(module);
       if (mse < pos.best) {  // also when --max-steps stopped the run mid-epoch
         pos.best = mse;
         model::save_state_dict(sd, o.out_dir + "/best_model.pt");

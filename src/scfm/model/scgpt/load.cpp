@@ -45,21 +45,7 @@ std::string rename_key(const std::string& key) {
   return key;
 }
 
-void collect(const torch::nn::Module& m, const std::string& prefix, StateDict& out) {
-  for (const auto& p : m.named_parameters(false))
-    if (p.value().defined()) out.emplace_back(prefix + p.key(), p.value());
-  for (const auto& b : m.named_buffers(false))
-    if (b.value().defined()) out.emplace_back(prefix + b.key(), b.value());
-  for (const auto& c : m.named_children()) collect(*c.value(), prefix + c.key() + ".", out);
-}
-
 }  // namespace
-
-StateDict model_state(const torch::nn::Module& model) {
-  StateDict out;
-  collect(model, "", out);
-  return out;
-}
 
 std::string KeyReport::format() const {
   std::string s = "loaded " + std::to_string(loaded) + " of " + std::to_string(model_tensors) + " model tensors";
@@ -96,7 +82,7 @@ json KeyReport::to_json() const {
 KeyReport load_state(TransformerModelImpl& model, const StateDict& state, const ScGptLoadOptions& options,
                      const std::string& source) {
   KeyReport report;
-  StateDict targets = model_state(model);
+  StateDict targets = module_state(model);
   report.model_tensors = static_cast<int64_t>(targets.size());
   report.file_tensors = static_cast<int64_t>(state.size());
   for (const auto& kv : state) report.file_elements += kv.second.numel();

@@ -97,7 +97,4 @@ struct ScGptCheckpoint {
 // bad files) unless everything matches or options.allow_partial.
 ScGptCheckpoint load_checkpoint_folder(const std::string& path, const ScGptLoadOptions& options = {});
 
-// The model's parameters and buffers by name, in registration order (undefined ones skipped).
-StateDict model_state(const torch::nn::Module& model);
-
 }  // namespace scfm::model::scgpt

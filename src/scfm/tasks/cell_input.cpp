@@ -1,0 +1,120 @@
+#include "scfm/tasks/cell_input.h"
+
+#include <ATen/ops/from_blob.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "scfm/data/random.h"
+#include "scfm/io/vocab.h"
+#include "scfm/pp/binning.h"
+
+namespace scfm::tasks {
+namespace {
+
+struct Token {
+  int32_t id;
+  float value;
+};
+
+// One cell's (vocab id, raw value) pairs for its non-zero matched genes, in id order.
+std::vector<Token> raw_tokens(const io::CsrMatrix& block, int64_t r, const std::vector<int32_t>& var_to_id) {
+  std::vector<Token> t;
+  for (int64_t k = block.indptr[r]; k < block.indptr[r + 1]; ++k) {
+    const int32_t id = var_to_id[block.indices[k]];
+    if (id >= 0 && block.data[k] != 0) t.push_back({id, block.data[k]});
+  }
+  std::sort(t.begin(), t.end(), [](const Token& a, const Token& b) { return a.id < b.id; });
+  std::vector<Token> merged;
+  for (const Token& x : t) {
+    if (!merged.empty() && merged.back().id == x.id)
+      merged.back().value += x.value;
+    else
+      merged.push_back(x);
+  }
+  return merged;
+}
+
+}  // namespace
+
+CellInput::CellInput(const io::Vocab& vocab, const model::InputConventions& conv, std::vector<int32_t> var_to_id,
+                     int64_t max_len, bool sample, uint64_t seed)
+    : pad_id_(vocab.pad_id()),
+      cls_id_(vocab.cls_id()),
+      n_vocab_(vocab.size()),
+      conv_(conv),
+      var_to_id_(std::move(var_to_id)),
+      max_len_(max_len),
+      sample_(sample),
+      seed_(seed) {}
+
+CellTokens CellInput::tokens(const io::CsrMatrix& block, const std::vector<int64_t>& rows,
+                             const std::vector<int64_t>& cells) const {
+  const int64_t bn = static_cast<int64_t>(rows.size());
+  std::vector<std::vector<Token>> toks(rows.size());
+  int64_t longest = 1;
+  const size_t keep = static_cast<size_t>(max_len_ - 1);
+  for (int64_t i = 0; i < bn; ++i) {
+    const int64_t cell = cells[i];
+    std::vector<Token> t = raw_tokens(block, rows[i], var_to_id_);
+    if (conv_.binned) {
+      io::CsrMatrix row;
+      row.n_rows = 1;
+      row.n_cols = n_vocab_;
+      for (auto& x : t) {
+        row.indices.push_back(x.id);
+        row.data.push_back(x.value);
+      }
+      row.indptr = {0, static_cast<int64_t>(t.size())};
+      pp::BinningOptions bo;
+      bo.n_bins = static_cast<int>(conv_.n_bins);
+      bo.mode = sample_ ? pp::BinningMode::Keyed : pp::BinningMode::Deterministic;
+      bo.seed = seed_;
+      pp::BinnedMatrix bins = pp::binning(row, bo, cell);
+      for (size_t k = 0; k < t.size(); ++k) t[k].value = static_cast<float>(bins.bins[k]);
+    } else {
+      double total = 0;
+      for (auto& x : t) total += x.value;
+      if (total > 0)
+        for (auto& x : t) x.value = static_cast<float>(std::log1p(x.value * 1e4 / total));
+    }
+    if (t.size() > keep) {
+      if (sample_) {
+        // scGPT samples uniformly without replacement; keyed by (seed, cell)
+        std::vector<std::pair<uint64_t, size_t>> r(t.size());
+        for (size_t k = 0; k < t.size(); ++k)
+          r[k] = {data::splitmix64((seed_ * 0x9E3779B97F4A7C15ULL) ^ (static_cast<uint64_t>(cell) << 20) ^ k), k};
+        std::sort(r.begin(), r.end());
+        std::vector<Token> s;
+        for (size_t k = 0; k < keep; ++k) s.push_back(t[r[k].second]);
+        t = s;
+      } else {
+        std::stable_sort(t.begin(), t.end(), [](const Token& a, const Token& b) { return a.value > b.value; });
+        t.resize(keep);
+      }
+      std::sort(t.begin(), t.end(), [](const Token& a, const Token& b) { return a.id < b.id; });
+    }
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(t.size()) + 1);
+    toks[i] = std::move(t);
+  }
+  std::vector<int64_t> genes(static_cast<size_t>(bn * longest), pad_id_);
+  std::vector<float> values(static_cast<size_t>(bn * longest), conv_.pad_value);
+  std::vector<uint8_t> pad(static_cast<size_t>(bn * longest), 1);
+  for (int64_t i = 0; i < bn; ++i) {
+    genes[i * longest] = cls_id_;
+    values[i * longest] = conv_.cls_value;
+    pad[i * longest] = 0;
+    for (size_t k = 0; k < toks[i].size(); ++k) {
+      genes[i * longest + 1 + k] = toks[i][k].id;
+      values[i * longest + 1 + k] = toks[i][k].value;
+      pad[i * longest + 1 + k] = 0;
+    }
+  }
+  CellTokens out;
+  out.genes = at::from_blob(genes.data(), {bn, longest}, at::kLong).clone();
+  out.values = at::from_blob(values.data(), {bn, longest}, at::kFloat).clone();
+  out.padding = at::from_blob(pad.data(), {bn, longest}, at::kByte).to(at::kBool);
+  return out;
+}
+
+}  // namespace scfm::tasks

@@ -1,0 +1,53 @@
+// Model inputs for whole cells, as embed and finetune-annotate build them from an .h5ad.
+//
+// A cell's tokens are its non-zero genes that are in the vocabulary (genes mapping to one vocab
+// id are summed), valued the way the model was trained: log1p(x * 1e4 / total) for scBenchmark
+// and scfm runs, per-cell bins of the counts for binned models (scGPT's category input), binned
+// by the deterministic rule unless `sample` asks for scGPT's random ties. When a cell has more
+// than max_len - 1 genes, the highest-valued are kept (ties: lower vocab id first), or, with
+// `sample`, a uniform subset keyed by (seed, cell). Kept genes are sent in vocab-id order after
+// `<cls>` (valued conv.cls_value); batches are right-padded to their longest cell.
+// The tokens of a cell depend on nothing but the cell (and the seed), never on its batch.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "scfm/io/sparse.h"
+#include "scfm/model/factory.h"
+
+namespace scfm::io {
+class Vocab;
+}
+
+namespace scfm::tasks {
+
+struct CellTokens {
+  at::Tensor genes;    // int64 B x T
+  at::Tensor values;   // float32 B x T
+  at::Tensor padding;  // bool B x T, true at pads
+};
+
+class CellInput {
+ public:
+  // var_to_id: vocab id of each column of the matrices given to tokens() (-1: not in the vocab).
+  CellInput(const io::Vocab& vocab, const model::InputConventions& conv, std::vector<int32_t> var_to_id,
+            int64_t max_len, bool sample, uint64_t seed);
+  // Tokens of the rows `rows` of `block`; cells[i] is row rows[i]'s global cell index (the key of
+  // any randomness).
+  CellTokens tokens(const io::CsrMatrix& block, const std::vector<int64_t>& rows,
+                    const std::vector<int64_t>& cells) const;
+  int64_t max_len() const { return max_len_; }
+
+ private:
+  int64_t pad_id_, cls_id_, n_vocab_;
+  model::InputConventions conv_;
+  std::vector<int32_t> var_to_id_;
+  int64_t max_len_;
+  bool sample_;
+  uint64_t seed_;
+};
+
+}  // namespace scfm::tasks
