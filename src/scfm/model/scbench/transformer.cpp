@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 
+#include "scfm/model/attention.h"
 #include "scfm/util/error.h"
 
 namespace scfm::model::scbench {
@@ -28,6 +29,8 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t e, int64_t h, double p) : embed_dim
 }
 
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor& key_padding_mask) {
+  if (!c10::GradMode::is_enabled() && !(dropout > 0 && is_training()))  // inference: the cache-friendly kernel
+    return out_proj->forward(self_attention_inference(at::linear(x, in_proj_weight, in_proj_bias), num_heads, key_padding_mask));
   const int64_t B = x.size(0), T = x.size(1), D = embed_dim / num_heads;
   auto qkv = at::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
   auto heads = [&](const at::Tensor& t) { return t.reshape({B, T, num_heads, D}).transpose(1, 2); };

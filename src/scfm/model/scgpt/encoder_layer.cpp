@@ -8,6 +8,7 @@
 #include <ATen/ops/relu.h>
 #include <ATen/ops/softmax.h>
 #include <ATen/ops/zeros.h>
+#include <c10/core/GradMode.h>
 #include <torch/nn/init.h>
 #include <torch/utils.h>
 #include <torch/version.h>
@@ -18,6 +19,7 @@
 #include <cmath>
 #include <limits>
 
+#include "scfm/model/attention.h"
 #include "scfm/util/error.h"
 
 namespace scfm::model::scgpt {
@@ -30,9 +32,6 @@ std::string shape_string(const at::Tensor& t) {
   return s + ")";
 }
 
-
-namespace {
-}  // namespace
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t e, int64_t h, double dropout)
     : embed_dim(e), num_heads(h), dropout_p(dropout) {
@@ -50,6 +49,10 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t e, int64_t h, double dropout)
 
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor& key_padding_mask) {
   const int64_t B = x.size(0), L = x.size(1), E = embed_dim, H = num_heads, D = E / H;
+#if TORCH_VERSION_MAJOR < 2
+  if (!c10::GradMode::is_enabled() && !(dropout_p > 0 && is_training()))  // inference: the cache-friendly kernel
+    return out_proj(self_attention_inference(at::linear(x, in_proj_weight, in_proj_bias), H, key_padding_mask));
+#endif
   // (B, L, 3E) -> (3, B, H, L, D)
   at::Tensor qkv = at::linear(x, in_proj_weight, in_proj_bias).view({B, L, 3, H, D}).permute({2, 0, 3, 1, 4});
   at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
