@@ -9,4 +9,5 @@ if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
 fi
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# BUILD_TARGET=scfm_cli builds the command line alone (what the demo needs).
+cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
