@@ -69,7 +69,7 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--scheduler", a->scheduler, "warmup-constant (scBenchmark) | cosine | step (scGPT)");
   cmd->add_option("--step-size", a->step_size, "StepLR step size in steps (--scheduler step)");
   cmd->add_option("--grad-clip", a->grad_clip, "Clip the gradient norm (0 = off; scGPT uses 1.0)");
-  cmd->add_option("--grad-accu-steps", a->grad_accu_steps, "Gradient accumulation steps");
+  cmd->add_option("--grad-accu-steps", a->grad_accu_steps, "Micro-batches of --batch-size cells accumulated per optimiser step (scGPT's meaning)");
   cmd->add_flag("--resume", a->resume, "Continue exactly from RUN/train_state.pt");
   cmd->add_option("--max-steps", a->max_steps, "Stop after this many optimiser steps (resumable)");
   cmd->add_option("--checkpoint-every", a->checkpoint_every, "Steps between train_state.pt saves (0: epoch ends)");
@@ -79,8 +79,6 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--dist-timeout", a->dist_timeout_s, "Seconds a rank waits for the others before failing");
   cmd->callback([a, cmd] {
     runtime::keep_freed_memory();
-    if (a->grad_accu_steps != 1)
-      throw Error("pretrain: --grad-accu-steps > 1 is not implemented yet; raise --batch-size or add processes");
     if (a->device != "cpu" && !at::hasCUDA())
       throw Error("pretrain: --device " + a->device + ": this LibTorch has no CUDA (Debian's is CPU-only); build "
                   "scfm against a CUDA LibTorch (README) or use --device cpu");
@@ -134,6 +132,7 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
     o.out_dir = a->out;
     o.epochs = a->epochs;
     o.batch_size = a->batch_size;
+    o.grad_accu_steps = a->grad_accu_steps;
     o.schedule.kind = train::parse_schedule(a->scheduler);
     o.schedule.lr = a->lr;
     o.schedule.warmup_steps = a->warmup_iters;
@@ -165,7 +164,8 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
                              args.value("model_structure", "").rfind("transformer", 0) != 0 &&
                              args.value("model_structure", "") != "gnn_cp";
     // steps per epoch for cosine
-    o.schedule.total_steps = a->epochs * ((store.n_cells() + a->batch_size - 1) / a->batch_size);
+    const int64_t per_step = a->batch_size * std::max<int64_t>(1, a->grad_accu_steps);
+    o.schedule.total_steps = a->epochs * ((store.n_cells() + per_step - 1) / per_step);
     train::PretrainResult r = train::pretrain(*model, store, valid.get(), vocab, o, dist.get());
     if (!dist || dist->rank() == 0)
       std::cout << "pretrain: " << r.steps << " steps; last validation " << r.last_validation.dump() << "\n";

@@ -230,7 +230,9 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   if (train_store.vocab_size() != vocab.size())
     throw Error(train_store.path() + ": the store uses a vocabulary of " + std::to_string(train_store.vocab_size()) +
                 " tokens, the model " + std::to_string(vocab.size()));
-  const int64_t local_batch = o.batch_size / world;
+  if (o.grad_accu_steps < 1) throw Error("--grad-accu-steps must be at least 1");
+  const int64_t micro_batch = o.batch_size / world;          // cells per forward on this rank
+  const int64_t local_batch = micro_batch * o.grad_accu_steps;  // cells per optimiser step on this rank
   fs::create_directories(o.out_dir);
 
   Split split;
@@ -273,6 +275,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     nlohmann::json args = model.args();
     args["epochs"] = o.epochs;
     args["batch_size"] = o.batch_size;
+    args["grad_accu_steps"] = o.grad_accu_steps;
     args["lr"] = o.schedule.lr;
     args["warmup_iters"] = o.schedule.warmup_steps;
     args["mask_ratio"] = o.batch.mask.mask_ratio;
@@ -311,28 +314,36 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       if (o.max_steps >= 0 && pos.step >= o.max_steps) break;
       const double lr = learning_rate(o.schedule, pos.step);
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-      const at::Tensor genes = b->genes.to(device), masked_values = b->masked_values.to(device);
-      const at::Tensor pad = b->key_padding_mask.to(device), values = b->values.to(device);
-      const at::Tensor mask = b->mask_positions.to(device);
-      model::MlmOutputs out;
-      {
-        AutocastGuard autocast(o.amp);
-        out = model.forward(genes, masked_values, pad);
-      }
-      // the global number of masked positions normalises every rank's share of the loss
+      // the global number of masked positions normalises every rank's and micro-batch's share
       at::Tensor count = b->mask_positions.sum().to(at::kDouble).reshape({1});  // on the CPU
       if (dist) dist->allreduce_sum(count);
       const double n_masked = std::max(1.0, count.item<double>());
-      at::Tensor sse = masked_sse(out.mlm.to(at::kFloat), values, mask);
-      at::Tensor loss = sse / n_masked;
-      if (o.use_mvc) {
-        if (!out.mvc.defined()) throw Error("--use-mvc: this model has no MVC head");
-        loss = loss + masked_sse(out.mvc.to(at::kFloat), values, mask) / n_masked;
-      }
-      if (o.zero_prob_loss && out.mlm_zero_probs.defined())
-        loss = loss + masked_bernoulli_nll_sum(out.mlm_zero_probs.to(at::kFloat), values, mask) / n_masked;
       optimizer.zero_grad();
-      loss.backward();
+      double step_loss = 0, step_mse = 0;
+      const int64_t rows = b->genes.size(0);
+      for (int64_t r0 = 0; r0 < rows; r0 += micro_batch) {
+        const int64_t rn = std::min(micro_batch, rows - r0);
+        auto part = [&](const at::Tensor& t) { return rows == rn ? t.to(device) : t.narrow(0, r0, rn).to(device); };
+        const at::Tensor genes = part(b->genes), masked_values = part(b->masked_values);
+        const at::Tensor pad = part(b->key_padding_mask), values = part(b->values);
+        const at::Tensor mask = part(b->mask_positions);
+        model::MlmOutputs out;
+        {
+          AutocastGuard autocast(o.amp);
+          out = model.forward(genes, masked_values, pad);
+        }
+        at::Tensor sse = masked_sse(out.mlm.to(at::kFloat), values, mask);
+        at::Tensor loss = sse / n_masked;
+        if (o.use_mvc) {
+          if (!out.mvc.defined()) throw Error("--use-mvc: this model has no MVC head");
+          loss = loss + masked_sse(out.mvc.to(at::kFloat), values, mask) / n_masked;
+        }
+        if (o.zero_prob_loss && out.mlm_zero_probs.defined())
+          loss = loss + masked_bernoulli_nll_sum(out.mlm_zero_probs.to(at::kFloat), values, mask) / n_masked;
+        loss.backward();
+        step_loss += loss.item<double>();
+        step_mse += sse.item<double>() / n_masked;
+      }
       if (dist) {
         std::vector<at::Tensor> grads;
         for (auto& p : module.parameters())
@@ -345,8 +356,8 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       ++pos.step;
       ++pos.batch;
       cells_seen += b->genes.size(0) * world;
-      log_loss += loss.item<double>();
-      log_mse += sse.item<double>() / n_masked;
+      log_loss += step_loss;
+      log_mse += step_mse;
       ++log_n;
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       if (tty) {

@@ -42,6 +42,11 @@ struct PretrainOptions {
   std::string out_dir;
   int64_t epochs = 10;             // --epochs
   int64_t batch_size = 128;        // --batch-size, global over all ranks
+  // --grad-accu-steps k (scGPT's meaning): each optimiser step accumulates the gradients of k
+  // micro-batches of batch_size cells, so the step sees k * batch_size cells while memory holds
+  // one micro-batch. The loss is normalised by the masked count of all k, so the update equals
+  // one step on the k * batch_size cells (up to float summation order).
+  int64_t grad_accu_steps = 1;
   ScheduleOptions schedule;        // --lr, --warmup-iters, --scheduler
   double grad_clip = 0;            // --grad-clip (0 = none, as scBenchmark; scGPT uses 1.0)
   bool use_mvc = false;            // --use-mvc: add the MVC head's masked MSE
