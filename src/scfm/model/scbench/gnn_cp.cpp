@@ -1,9 +1,14 @@
 #include "scfm/model/scbench/gnn_cp.h"
 
+#include <ATen/ops/baddbmm.h>
+#include <ATen/ops/bmm.h>
+#include <ATen/ops/cat.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/rand.h>
 #include <ATen/ops/softmax.h>
+#include <ATen/ops/zeros.h>
 
+#include <cmath>
 #include <limits>
 
 #include "scfm/util/error.h"
@@ -22,10 +27,20 @@ at::Tensor GraphConvolutionImpl::forward(const at::Tensor& x, const at::Tensor& 
   at::Tensor f = factor.index_select(0, src.reshape({-1})).view({src.size(0), src.size(1), -1});
   at::Tensor fl = factor_linear.index_select(0, src.reshape({-1})).view({src.size(0), src.size(1), -1});
   at::Tensor ft = linear_trans->forward(fl);
-  at::Tensor adj = ft.matmul(ft.transpose(1, 2)) + f.matmul(f.transpose(1, 2));  // B x T x T
-  if (pad_mask.defined())
-    adj = adj.masked_fill(pad_mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
-  at::Tensor w = at::softmax(adj / temperature, 2);
+  // adj = ft ft^T + f f^T, as the original, computed as one product [ft | f] [ft | f]^T with the
+  // 1/temperature folded into the B x T x 2k factors and the padding mask as baddbmm's additive
+  // bias: one B x T x T tensor instead of four (products, sum, mask, scale), forward and backward.
+  at::Tensor c = at::cat({ft, f}, 2);
+  if (temperature != 1.0) c = c * (1.0 / std::sqrt(temperature));
+  at::Tensor adj;
+  if (pad_mask.defined()) {
+    at::Tensor bias = at::zeros({src.size(0), 1, src.size(1)}, c.options())
+                          .masked_fill_(pad_mask.unsqueeze(1), -std::numeric_limits<float>::infinity());
+    adj = at::baddbmm(bias, c, c.transpose(1, 2));
+  } else {
+    adj = at::bmm(c, c.transpose(1, 2));
+  }
+  at::Tensor w = at::softmax(adj, 2);
   return linear->forward(w.bmm(x));
 }
 
