@@ -20,6 +20,8 @@ import types
 
 import torch
 
+from scbench_original import build_scmodel  # bench/: the script's own folder is on sys.path
+
 
 def load_scgpt(src):
     # scgpt/model/model.py imports tqdm (not in Debian's python3 set here) for trange only.
@@ -62,18 +64,10 @@ def main():
         def embed(g, v, pad):
             return model._encode(g, v, src_key_padding_mask=pad)[:, 0, :]
     else:
-        sys.path.insert(0, a.scbench)
-        from models_utils.model import scModel
-        ns = types.SimpleNamespace(embsize=args["embsize"], nlayers=args["nlayers"], nheads=args["nheads"],
-                                   dropout=args["dropout"], cell_emb_style=args["cell_emb_style"],
-                                   pad_token=args["pad_token"], model_structure=structure,
-                                   train_maxseq=args["train_maxseq"], vocab=vocab)
-        cuda = torch.Tensor.cuda
-        torch.Tensor.cuda = lambda self, *x, **k: self
-        try:
-            model = scModel(vocab, ns)
-        finally:
-            torch.Tensor.cuda = cuda
+        model = build_scmodel(a.scbench, vocab, embsize=args["embsize"], nlayers=args["nlayers"],
+                              nheads=args["nheads"], dropout=args["dropout"], cell_emb_style=args["cell_emb_style"],
+                              pad_token=args["pad_token"], model_structure=structure,
+                              train_maxseq=args["train_maxseq"])
 
         def embed(g, v, pad):
             return model(g, v, pad)["cell_emb"]

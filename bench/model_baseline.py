@@ -16,12 +16,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-import types
 
 import torch
 from torch import nn
+
+from scbench_original import build_scmodel  # bench/: the script's own folder is on sys.path
 
 
 def parse():
@@ -65,8 +65,6 @@ def time_ms(reps, f):
 
 def main():
     a = parse()
-    sys.path.insert(0, a.repo)
-    from models_utils.model import scModel  # the original
 
     torch.set_num_threads(a.threads)
     blas_core = os.environ.get("OPENBLAS_CORETYPE", "(OpenBLAS's choice)")
@@ -81,16 +79,10 @@ def main():
             m = 2 ** sum(1 for i in range(a.layers) if i % 6 != 0)
             genes = (a.genes + 1) // m * m - 1
         T = genes + 1
-        args = types.SimpleNamespace(embsize=a.embsize, nlayers=a.layers, nheads=a.heads, dropout=0.15,
-                                     cell_emb_style="cls", pad_token="<pad>", model_structure=structure,
-                                     train_maxseq=genes, vocab=vocab)
         torch.manual_seed(0)
-        cuda = torch.Tensor.cuda
-        torch.Tensor.cuda = lambda self, *x, **k: self
-        try:
-            model = scModel(vocab, args)
-        finally:
-            torch.Tensor.cuda = cuda
+        model = build_scmodel(a.repo, vocab, embsize=a.embsize, nlayers=a.layers, nheads=a.heads, dropout=0.15,
+                              cell_emb_style="cls", pad_token="<pad>", model_structure=structure,
+                              train_maxseq=genes)
         adapter = None
         if structure == "gnn_cp":
             adapter = model.encoder = PassSrc(model.encoder)
