@@ -264,9 +264,10 @@ TEST_F(MapIvfPq, RecallAtTenOnClusteredData) {
   const Neighbors reranked = rerank_exact(cand, ref_->data(), dim, queries_->data(), k, MapMetric::Cosine);
   const double rr = recall_at_k(reranked, exact, k);
   std::cout << "ivfpq " << index_->description() << ": recall@10 " << raw << ", re-ranked " << rr << "\n";
-  // nprobe is calibrated to recall >= 0.9 on reference cells; fresh queries land close to it.
-  // Re-ranking 4k candidates with exact distances (what scfm map does) recovers most of the rest.
-  EXPECT_GE(raw, 0.85);
+  // nprobe is calibrated to re-ranked recall >= 0.9 on reference cells. The codes are of the
+  // vectors, not of residuals (faster search, see map.cpp), so the index alone finds fewer of the
+  // true 10; re-ranking 4k candidates with exact distances (what scfm map does) recovers them.
+  EXPECT_GE(raw, 0.7);
   EXPECT_GE(rr, 0.93);
   EXPECT_GE(rr, raw + 0.02);
   // re-ranked distances are exact: the first one equals the exact nearest distance when found

@@ -352,6 +352,13 @@ NeighborIndex NeighborIndex::build(const float* x, int64_t n, int64_t dim, const
     // instead of faiss' 256 and 25; the codebooks of 2-dimensional sub-spaces converge well before.
     if (auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(ivf)) {
       pq->do_polysemous_training = false;
+      // Codes of the (PCA-reduced) vectors themselves, not of their residuals to the list centroid:
+      // one look-up table per query instead of one per (query, list). The per-list tables are read
+      // from an nlist x M x 256 precomputed table (131 MB at 1M cells), which made 10k queries
+      // memory-bound: 2.16 s at 1M cells, 0.96 s without. The index alone then finds fewer of
+      // the true 10 (recall 0.86 -> 0.75 at 1M), but scfm map re-ranks its candidates with exact
+      // distances and keeps recall@10 0.957 (bench/map, docs/map.md).
+      pq->by_residual = false;
       pq->pq.cp.max_points_per_centroid = 64;
       pq->pq.cp.niter = 15;
       pq->pq.cp.seed = ivf->cp.seed;
