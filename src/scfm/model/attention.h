@@ -1,6 +1,10 @@
-// Scaled dot-product self-attention for inference (no autograd), shared by the scBenchmark and
-// scGPT encoders on LibTorch 1.x (2.x has at::scaled_dot_product_attention).
+// nn.MultiheadAttention(batch_first=True) as self-attention, shared by the scBenchmark and scGPT
+// encoders: in_proj_weight (3E x E, rows [q; k; v], heads contiguous), in_proj_bias (3E),
+// out_proj (Linear E -> E), initialised as PyTorch does. Training (autograd) runs PyTorch 1.13's
+// standard formulation (q scaled first, -inf at padded keys, softmax, dropout); LibTorch 2.x uses
+// at::scaled_dot_product_attention; without autograd on 1.x it runs self_attention_inference.
 //
+// self_attention_inference: scaled dot-product self-attention without autograd.
 // Works one cell at a time, so that a cell's H x T x T scores stay in cache instead of streaming
 // B x H x T x T floats through memory three times (mask, softmax, product); the key padding mask
 // enters as an additive 0 / -inf bias of baddbmm, the 1/sqrt(D) scale as its alpha. Equal to
@@ -9,6 +13,9 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
 
 #include <cstdint>
 
@@ -18,5 +25,19 @@ namespace scfm::model {
 // nn.MultiheadAttention's in_proj); key_padding_mask: B x T bool (true = ignore that key) or
 // undefined. Returns B x T x E, the heads concatenated (before out_proj).
 at::Tensor self_attention_inference(const at::Tensor& qkv, int64_t num_heads, const at::Tensor& key_padding_mask);
+
+struct SelfAttentionImpl : torch::nn::Module {
+  // Throws scfm::Error unless embed_dim is a positive multiple of num_heads.
+  SelfAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout);
+  // x (batch, seq, E); key_padding_mask (batch, seq) bool, true = ignore that key; may be undefined.
+  // A row whose keys are all padded gives NaN, as in PyTorch.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
+
+  int64_t embed_dim, num_heads;
+  double dropout_p;
+  at::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+};
+TORCH_MODULE(SelfAttention);
 
 }  // namespace scfm::model

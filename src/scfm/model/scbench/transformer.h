@@ -14,6 +14,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "scfm/model/attention.h"
 #include "scfm/model/scbench/backbone.h"
 
 namespace scfm::model::scbench {
@@ -30,19 +31,7 @@ struct TransformerOptions {
   TORCH_ARG(int64_t, num_layers) = 1;
 };
 
-// nn.MultiheadAttention(batch_first=True) self-attention: in_proj_weight (3E x E),
-// in_proj_bias (3E), out_proj (Linear E -> E).
-struct SelfAttentionImpl : torch::nn::Module {
-  SelfAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout);
-  // x: B x T x E; key_padding_mask: B x T bool (true = ignore that key) or undefined.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
-
-  int64_t embed_dim, num_heads;
-  double dropout;
-  at::Tensor in_proj_weight, in_proj_bias;
-  torch::nn::Linear out_proj{nullptr};
-};
-TORCH_MODULE(SelfAttention);
+// SelfAttention (nn.MultiheadAttention as self-attention): model/attention.h, shared with scGPT.
 
 struct TransformerLayerImpl : torch::nn::Module {
   explicit TransformerLayerImpl(const TransformerOptions& options);

@@ -18,6 +18,8 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "scfm/model/attention.h"
+
 #include <string>
 #include <vector>
 
@@ -26,17 +28,7 @@ namespace scfm::model::scgpt {
 // "(2, 17, 32)": a tensor's shape the way scGPT's messages print it.
 std::string shape_string(const at::Tensor& t);
 
-struct SelfAttentionImpl : torch::nn::Module {
-  SelfAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout);
-  // x (batch, seq, E); key_padding_mask (batch, seq) bool, true = ignore that key; may be undefined.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
-
-  int64_t embed_dim, num_heads;
-  double dropout_p;
-  at::Tensor in_proj_weight, in_proj_bias;
-  torch::nn::Linear out_proj{nullptr};
-};
-TORCH_MODULE(SelfAttention);
+// SelfAttention: model/attention.h (shared with scBenchmark's transformer).
 
 struct EncoderLayerOptions {
   int64_t d_model = 512;
