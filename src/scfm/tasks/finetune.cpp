@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "scfm/data/random.h"
+#include "scfm/data/sampler.h"
 #include "scfm/eval/metrics.h"
 #include "scfm/eval/report.h"
 #include "scfm/io/h5ad.h"
@@ -77,18 +77,6 @@ void restore(torch::nn::Module& m, const model::StateDict& s) {
   torch::NoGradGuard g;
   model::StateDict dst = model::module_state(m);
   for (size_t i = 0; i < dst.size(); ++i) dst[i].second.copy_(s[i].second);
-}
-
-std::vector<int64_t> shuffled(std::vector<int64_t> cells, uint64_t seed, int64_t epoch) {
-  std::vector<std::pair<uint64_t, int64_t>> keyed;
-  keyed.reserve(cells.size());
-  for (int64_t c : cells)
-    keyed.push_back({data::splitmix64(data::splitmix64(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch)) ^
-                                      static_cast<uint64_t>(c)),
-                     c});
-  std::sort(keyed.begin(), keyed.end());
-  for (size_t i = 0; i < keyed.size(); ++i) cells[i] = keyed[i].second;
-  return cells;
 }
 
 // Seeded split of `cells` into (first, second) with round(ratio * n) in the first.
@@ -193,6 +181,9 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
   int64_t best_epoch = 0;
   model::StateDict best_model, best_head;
   const at::Tensor valid_targets = targets_of(valid);
+  data::SamplerOptions so;  // the epoch permutation pretraining uses, keyed by (seed, epoch)
+  so.seed = o.seed;
+  const data::Sampler sampler(static_cast<int64_t>(train.size()), so);
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     const double lr = o.lr * std::pow(o.step_gamma, static_cast<double>(epoch - 1));
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
@@ -201,7 +192,8 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
     else
       model->module().train();
     head->train();
-    const std::vector<int64_t> order = shuffled(train, o.seed, epoch);
+    std::vector<int64_t> order;
+    for (int64_t i : sampler.indices(epoch)) order.push_back(train[i]);
     double loss_sum = 0;
     int64_t seen = 0;
     for (size_t b = 0; b < order.size(); b += static_cast<size_t>(o.batch_size)) {
