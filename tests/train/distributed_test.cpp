@@ -2,10 +2,13 @@
 // MASTER_ADDR, MASTER_PORT).
 #include <gtest/gtest.h>
 
+#include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/ones.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -79,11 +82,17 @@ int run_dist_child(const char* scenario) {
   train::DistEnv env = train::dist_env_from_environment();
   std::ofstream out(std::string(std::getenv("SCFM_TEST_OUT")) + "/rank" + std::to_string(env.rank) + ".txt");
   try {
-    auto dist = train::Distributed::init(env, std::chrono::milliseconds(name == "dead_rank" ? 4000 : 30000));
-    if (name == "mean") {
-      // rank r holds r+1 everywhere; the mean over 2 ranks is 1.5
+    const bool nccl = name == "mean_nccl";
+    auto dist = train::Distributed::init(env, std::chrono::milliseconds(name == "dead_rank" ? 4000 : 30000), nccl);
+    if (name == "mean" || nccl) {
+      // rank r holds r+1 everywhere; the mean over W ranks is (W+1)/2. With NCCL one tensor sits on
+      // this rank's GPU and the others on the CPU (copied to the GPU and back by Distributed).
       std::vector<at::Tensor> ts{at::full({3, 4}, env.rank + 1.0, at::kFloat), at::full({5}, env.rank + 1.0, at::kFloat),
                                  at::full({2}, env.rank + 1.0, at::kDouble)};
+      if (nccl) {
+        if (dist->device() != at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank))) return 5;
+        ts[1] = ts[1].to(dist->device());
+      }
       dist->allreduce_mean(ts, /*bucket_bytes=*/16);  // small buckets: several collectives
       double s = 0;
       for (auto& t : ts) s += t.sum().item<double>();
@@ -115,7 +124,24 @@ int run_dist_child(const char* scenario) {
   return 4;
 }
 
+// NCCL on the GPUs this machine has (1 rank per GPU, at most 2); skipped on CPU LibTorch builds.
+TEST(Distributed, NcclRanksOnGpus) {
+  if (!at::hasCUDA() || !train::Distributed::available(true)) GTEST_SKIP() << "this LibTorch has no CUDA / NCCL";
+  const int world = std::min(2, static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()));
+  test::TempDir dir;
+  auto codes = run_ranks("mean_nccl", world, dir.path());
+  ASSERT_EQ(codes, std::vector<int>(static_cast<size_t>(world), 0)) << test::read_text(dir / "rank0.txt");
+  for (int r = 0; r < world; ++r) {
+    std::ifstream in(dir / ("rank" + std::to_string(r) + ".txt"));
+    double mean_sum = 0, bcast_sum = 0;
+    in >> mean_sum >> bcast_sum;
+    EXPECT_DOUBLE_EQ(mean_sum, (world + 1) / 2.0 * (12 + 5 + 2)) << "rank " << r;
+    EXPECT_DOUBLE_EQ(bcast_sum, 0 + 1 + 2 + 3) << "rank " << r;
+  }
+}
+
 TEST(Distributed, TwoRanksAllReduceMeanAndBroadcast) {
+  if (!train::Distributed::available(false)) GTEST_SKIP() << "built without Gloo (e.g. against pip's CUDA LibTorch)";
   test::TempDir dir;
   auto codes = run_ranks("mean", 2, dir.path());
   ASSERT_EQ(codes, (std::vector<int>{0, 0})) << test::read_text(dir / "rank0.txt") << test::read_text(dir / "rank1.txt");
@@ -129,6 +155,7 @@ TEST(Distributed, TwoRanksAllReduceMeanAndBroadcast) {
 }
 
 TEST(Distributed, ADeadRankMakesTheOthersFailWithinTheTimeout) {
+  if (!train::Distributed::available(false)) GTEST_SKIP() << "built without Gloo (e.g. against pip's CUDA LibTorch)";
   test::TempDir dir;
   auto start = std::chrono::steady_clock::now();
   auto codes = run_ranks("dead_rank", 2, dir.path());
@@ -159,4 +186,11 @@ TEST(Distributed, EnvironmentIsValidated) {
   auto env = train::dist_env_from_environment();
   EXPECT_EQ(env.world_size, 1);
   EXPECT_FALSE(env.active());
+  // torchrun with one rank sets WORLD_SIZE=1: the group is joined (a 1-GPU NCCL run takes the
+  // path N GPUs take)
+  setenv("WORLD_SIZE", "1", 1);
+  env = train::dist_env_from_environment();
+  unsetenv("WORLD_SIZE");
+  EXPECT_EQ(env.world_size, 1);
+  EXPECT_TRUE(env.active());
 }

@@ -2,11 +2,16 @@
 
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #ifdef SCFM_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
+#ifdef SCFM_HAVE_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 
 #include <cstdlib>
 #include <map>
@@ -32,6 +37,8 @@ int env_int(const char* name, int fallback, int lo, int hi) {
 DistEnv dist_env_from_environment() {
   DistEnv e;
   e.world_size = env_int("WORLD_SIZE", 1, 1, 1 << 20);
+  const char* ws = std::getenv("WORLD_SIZE");
+  e.from_environment = ws != nullptr && *ws != '\0';
   e.rank = env_int("RANK", 0, 0, e.world_size - 1);
   e.local_rank = env_int("LOCAL_RANK", e.rank, 0, 1 << 20);
   if (const char* a = std::getenv("MASTER_ADDR"); a != nullptr && *a != '\0') e.master_addr = a;
@@ -39,11 +46,22 @@ DistEnv dist_env_from_environment() {
   return e;
 }
 
+// LibTorch 2.x split the backends (Gloo, NCCL) from the ProcessGroup front end; their common
+// base with allreduce/broadcast/barrier is c10d::Backend there and c10d::ProcessGroup in 1.13.
+#if TORCH_VERSION_MAJOR >= 2
+using BackendBase = c10d::Backend;
+#else
+using BackendBase = c10d::ProcessGroup;
+#endif
+
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<BackendBase> pg;
   int rank = 0, world = 1;
   std::chrono::milliseconds timeout{0};
+  // where the backend's collectives run: the CPU for Gloo, this rank's GPU for NCCL (which
+  // reduces only CUDA tensors); tensors elsewhere are copied there and back.
+  at::Device device{at::kCPU};
 
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
     try {
@@ -57,47 +75,92 @@ struct Distributed::Impl {
 };
 
 Distributed::Distributed() : impl_(std::make_unique<Impl>()) {}
-Distributed::~Distributed() = default;
+Distributed::~Distributed() {
+#if defined(SCFM_HAVE_NCCL) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+  // NCCL wants its communicators shut down before exit (torch.distributed.destroy_process_group)
+  if (impl_ && impl_->pg && impl_->device.is_cuda()) {
+    try {
+      impl_->pg->shutdown();
+    } catch (...) {
+    }
+  }
+#endif
+}
+
+namespace {
+
+c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions opts;
+  opts.port = static_cast<std::uint16_t>(env.master_port);
+  opts.isServer = env.rank == 0;
+  opts.numWorkers = static_cast<std::size_t>(env.world_size);
+  opts.waitWorkers = true;
+  opts.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+}
+
+}  // namespace
 
 std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, std::chrono::milliseconds timeout, bool cuda) {
-  if (cuda) throw Error("distributed: NCCL (several GPUs) is not wired into scfm yet; train on one GPU, or on CPUs with Gloo");
-#ifndef SCFM_HAVE_GLOO
-  (void)env;
-  (void)timeout;
-  throw Error("distributed: this scfm was built without c10d's Gloo backend (gloo headers missing); "
-              "run one process, or rebuild with libgloo-dev installed");
-#else
   std::unique_ptr<Distributed> d(new Distributed());
   Impl& m = *d->impl_;
   m.rank = env.rank;
   m.world = env.world_size;
   m.timeout = timeout;
+  const std::string where = "distributed: rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  if (cuda) {
+#ifndef SCFM_HAVE_NCCL
+    throw Error(where + ": this scfm was built without c10d's NCCL backend (a CPU LibTorch, or nccl.h / "
+                "ProcessGroupNCCL.hpp not found at configure time); train on one GPU, or on CPUs with Gloo");
+#else
+    m.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+    try {
+      m.store = join_store(env, timeout);
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      m.pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(m.store, env.rank, env.world_size, options);
+    } catch (const std::exception& e) {
+      throw Error(where + " could not join the NCCL group at " + env.master_addr + ":" + std::to_string(env.master_port) +
+                  " within " + std::to_string(timeout.count() / 1000) + " s: " + e.what());
+    }
+    return d;
+#endif
+  }
+#ifndef SCFM_HAVE_GLOO
+  throw Error(where + ": this scfm was built without c10d's Gloo backend (gloo headers missing); "
+              "run one process, or rebuild with libgloo-dev installed");
+#else
   try {
-    c10d::TCPStoreOptions opts;
-    opts.port = static_cast<std::uint16_t>(env.master_port);
-    opts.isServer = env.rank == 0;
-    opts.numWorkers = static_cast<std::size_t>(env.world_size);
-    opts.waitWorkers = true;
-    opts.timeout = timeout;
-    m.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+    m.store = join_store(env, timeout);
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
     m.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(m.store, env.rank, env.world_size, options);
   } catch (const std::exception& e) {
-    throw Error("distributed: rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
-                " could not join the group at " + env.master_addr + ":" + std::to_string(env.master_port) +
+    throw Error(where + " could not join the group at " + env.master_addr + ":" + std::to_string(env.master_port) +
                 " within " + std::to_string(timeout.count() / 1000) + " s: " + e.what());
   }
   return d;
 #endif
 }
 
+bool Distributed::available(bool cuda) {
+#ifdef SCFM_HAVE_NCCL
+  if (cuda) return true;
+#endif
+#ifdef SCFM_HAVE_GLOO
+  if (!cuda) return true;
+#endif
+  return false;
+}
+
 int Distributed::rank() const { return impl_->rank; }
 int Distributed::world_size() const { return impl_->world; }
 
 void Distributed::allreduce_sum(at::Tensor& tensor) {
-  std::vector<at::Tensor> t{tensor};
+  const bool moved = tensor.device() != impl_->device;
+  std::vector<at::Tensor> t{moved ? tensor.to(impl_->device) : tensor};
   impl_->wait(impl_->pg->allreduce(t), "all-reduce");
+  if (moved) tensor.copy_(t[0]);
 }
 
 void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
@@ -133,12 +196,27 @@ void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t
 }
 
 void Distributed::broadcast(at::Tensor& tensor, int root) {
-  std::vector<at::Tensor> t{tensor};
+  const bool moved = tensor.device() != impl_->device;
+  std::vector<at::Tensor> t{moved ? tensor.to(impl_->device) : tensor};
   c10d::BroadcastOptions o;
   o.rootRank = root;
   impl_->wait(impl_->pg->broadcast(t, o), "broadcast");
+  if (moved) tensor.copy_(t[0]);
 }
 
-void Distributed::barrier() { impl_->wait(impl_->pg->barrier(), "barrier"); }
+void Distributed::barrier() {
+  if (impl_->device.is_cpu()) {
+    impl_->wait(impl_->pg->barrier(), "barrier");
+    return;
+  }
+  // NCCL's barrier guesses a device from the rank; a one-element all-reduce on this rank's GPU
+  // synchronises the same way without guessing.
+  at::Tensor t = at::ones({1}, at::TensorOptions().device(impl_->device));
+  std::vector<at::Tensor> v{t};
+  impl_->wait(impl_->pg->allreduce(v), "barrier");
+  (void)t.item<float>();
+}
+
+at::Device Distributed::device() const { return impl_->device; }
 
 }  // namespace scfm::train

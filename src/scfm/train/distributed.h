@@ -23,7 +23,10 @@ struct DistEnv {
   int local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  bool active() const { return world_size > 1; }
+  bool from_environment = false;  // WORLD_SIZE was set (torchrun / scfm launch, even with 1 rank)
+  // A group is joined when the launcher set WORLD_SIZE, as torch.distributed does under torchrun
+  // (one rank included, so that a 1-GPU NCCL run takes the same path as N).
+  bool active() const { return from_environment; }
 };
 
 // Reads the torchrun variables; absent WORLD_SIZE means one process. Malformed values are an
@@ -32,9 +35,13 @@ DistEnv dist_env_from_environment();
 
 class Distributed {
  public:
-  // Joins the group (blocking until all ranks arrive or the timeout passes). `cuda`: NCCL.
+  // Joins the group (blocking until all ranks arrive or the timeout passes). `cuda`: NCCL on
+  // GPU local_rank (CUDA builds whose LibTorch has it), else Gloo.
   static std::unique_ptr<Distributed> init(const DistEnv& env, std::chrono::milliseconds timeout, bool cuda = false);
   ~Distributed();
+  // Whether this build has the backend init(cuda) would use (Gloo: libgloo-dev headers at
+  // configure time; NCCL: a CUDA LibTorch with ProcessGroupNCCL and nccl.h).
+  static bool available(bool cuda);
 
   int rank() const;
   int world_size() const;
@@ -44,6 +51,9 @@ class Distributed {
   void allreduce_sum(at::Tensor& tensor);
   void broadcast(at::Tensor& tensor, int root = 0);
   void barrier();
+  // Where collectives run (CPU for Gloo, cuda:local_rank for NCCL). Tensors on another device
+  // are copied there and back by each call.
+  at::Device device() const;
 
  private:
   Distributed();

@@ -263,7 +263,8 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   vlo.batch.seed = o.seed ^ 0x7A11DULL;  // validation masks differ from training's, fixed per run
 
   torch::nn::Module& module = model.module();
-  const at::Device device(o.device);
+  // with NCCL each rank trains on its own GPU (cuda:LOCAL_RANK), where its collectives run
+  const at::Device device = dist && dist->device().is_cuda() ? dist->device() : at::Device(o.device);
   if (o.amp && !device.is_cuda()) throw Error("--amp needs --device cuda");
   module.to(device);
   torch::optim::Adam optimizer(module.parameters(), torch::optim::AdamOptions(o.schedule.lr));
