@@ -3,7 +3,7 @@
 // docs/bench_model.md for the numbers).
 //
 //   bench_model [--threads N] [--batch B] [--genes G] [--vocab V] [--layers L] [--embsize E]
-//               [--heads H] [--reps R] [--pad-fraction F] [STRUCTURE...]
+//               [--heads H] [--reps R] [--pad-fraction F] [--train-step] [STRUCTURE...]
 //
 // Defaults are scBenchmark's: 6 layers, embsize 256, 8 heads, 512 genes + <cls>, dropout 0.15,
 // vocabulary 60,697 (<pad> = V-3, <cls> = V-2), batch 8, 2 threads. Inputs are random (seeded)
@@ -13,6 +13,8 @@
 //   forward:   eval mode under NoGradGuard (inference)
 //   fwd+bwd:   training mode (dropout on), loss = mse(mlm_output) + mse(mvc_output) against a
 //              fixed target over the masked genes, backward (gradients zeroed before each step)
+//   --train-step: instead of both, one whole training step as `scfm pretrain` takes it: zero
+//              grads, forward, that loss, backward, Adam (lr 2e-4) step ("train_step_ms"; bench/pretrain.sh)
 // Prints one JSON line per structure: {"structure", "forward_ms", "fwd_bwd_ms", ..., "blas_core"}
 // (forward_ms / fwd_bwd_ms: the fastest of R timed runs after one warm-up run; *_median_ms: the
 // median; the fastest is the least disturbed by other processes on a shared machine). The
@@ -25,6 +27,7 @@
 #include <ATen/ops/arange.h>
 #include <c10/core/GradMode.h>
 #include <torch/nn/module.h>
+#include <torch/optim/adam.h>
 
 #include <algorithm>
 #include <chrono>
@@ -47,6 +50,7 @@ namespace {
 struct Args {
   int threads = 2, reps = 5;
   double pad_fraction = 0.1;
+  bool train_step = false;
   int64_t batch = 8, genes = 512, vocab = 60697, layers = 6, embsize = 256, heads = 8;
   std::vector<std::string> structures;
 };
@@ -96,6 +100,7 @@ int main(int argc, char** argv) {
     else if (s == "--embsize") a.embsize = next();
     else if (s == "--heads") a.heads = next();
     else if (s == "--reps") a.reps = static_cast<int>(next());
+    else if (s == "--train-step") a.train_step = true;
     else if (s == "--pad-fraction") {
       if (i + 1 >= argc) return 2;
       a.pad_fraction = std::atof(argv[++i]);
@@ -149,6 +154,25 @@ int main(int argc, char** argv) {
     const at::Tensor loss_mask = (values == -1).to(at::kFloat);
     const at::Tensor target = at::sin(at::arange(B * T, at::kFloat)).view({B, T});
 
+    auto loss_of = [&](const ScModelOutput& o) {
+      return ((o.mlm_output - target).pow(2) * loss_mask).sum() / loss_mask.sum() +
+             ((o.mvc_output - target).pow(2) * loss_mask).sum() / loss_mask.sum();
+    };
+    if (a.train_step) {
+      model->train();
+      torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(2e-4));
+      const Timing step = time_ms(a.reps, [&] {
+        adam.zero_grad();
+        loss_of(model->forward(src, values, pad)).backward();
+        adam.step();
+      });
+      std::printf("{\"structure\": \"%s\", \"train_step_ms\": %.2f, \"train_step_median_ms\": %.2f, \"threads\": %d, "
+                  "\"batch\": %lld, \"tokens\": %lld, \"blas_core\": \"%s\"}\n",
+                  structure.c_str(), step.min_ms, step.median_ms, a.threads, static_cast<long long>(B),
+                  static_cast<long long>(T), core.c_str());
+      std::fflush(stdout);
+      continue;
+    }
     model->eval();
     const Timing fwd = time_ms(a.reps, [&] {
       c10::NoGradGuard no_grad;
@@ -158,10 +182,7 @@ int main(int argc, char** argv) {
     model->train();
     const Timing fwd_bwd = time_ms(a.reps, [&] {
       model->zero_grad();
-      ScModelOutput o = model->forward(src, values, pad);
-      at::Tensor loss = ((o.mlm_output - target).pow(2) * loss_mask).sum() / loss_mask.sum() +
-                        ((o.mvc_output - target).pow(2) * loss_mask).sum() / loss_mask.sum();
-      loss.backward();
+      loss_of(model->forward(src, values, pad)).backward();
     });
     std::printf("{\"structure\": \"%s\", \"forward_ms\": %.2f, \"fwd_bwd_ms\": %.2f, \"forward_median_ms\": %.2f, "
                 "\"fwd_bwd_median_ms\": %.2f, \"threads\": %d, \"batch\": %lld, "

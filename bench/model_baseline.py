@@ -2,7 +2,8 @@
 """bench/model's baseline: scBenchmark's ORIGINAL scModel (models_utils/) under python3-torch.
 
   model_baseline.py SCBENCHMARK_DIR [--threads N] [--batch B] [--genes G] [--vocab V]
-                    [--layers L] [--embsize E] [--heads H] [--reps R] [--pad-fraction F] [STRUCTURE...]
+                    [--layers L] [--embsize E] [--heads H] [--reps R] [--pad-fraction F] [--train-step]
+                    [STRUCTURE...]
 
 SCBENCHMARK_DIR is a checkout/export of https://github.com/simpleshinobu/scBenchmark (never part
 of this repository; bench/model.sh exports one into a temporary folder). Measures exactly what
@@ -36,6 +37,8 @@ def parse():
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--pad-fraction", type=float, default=0.1)
+    p.add_argument("--train-step", action="store_true",
+                   help="time whole training steps (zero_grad, forward, loss, backward, Adam step) instead")
     p.add_argument("structures", nargs="*",
                    default=["transformer", "gnn_cp", "cnn_base", "cnn_ours", "linear_ours", "linear_base"])
     return p.parse_intermixed_args()
@@ -105,6 +108,25 @@ def main():
         m = (values == -1).float()
         target = torch.sin(torch.arange(B * T, dtype=torch.float32)).view(B, T)
 
+        def loss_of(o):
+            return (((o["mlm_output"] - target) ** 2) * m).sum() / m.sum() + \
+                   (((o["mvc_output"] - target) ** 2) * m).sum() / m.sum()
+
+        if a.train_step:
+            model.train()
+            adam = torch.optim.Adam(model.parameters(), lr=2e-4)
+
+            def train_step():
+                adam.zero_grad()
+                loss_of(model(src, values, pad)).backward()
+                adam.step()
+
+            ts = time_ms(a.reps, train_step)
+            print(json.dumps({"structure": structure, "train_step_ms": round(ts[0], 2),
+                              "train_step_median_ms": round(ts[1], 2), "threads": a.threads, "batch": B, "tokens": T,
+                              "blas_core": blas_core}), flush=True)
+            continue
+
         model.eval()
 
         def forward():
@@ -117,10 +139,7 @@ def main():
 
         def step():
             model.zero_grad()
-            o = model(src, values, pad)
-            loss = (((o["mlm_output"] - target) ** 2) * m).sum() / m.sum() + \
-                   (((o["mvc_output"] - target) ** 2) * m).sum() / m.sum()
-            loss.backward()
+            loss_of(model(src, values, pad)).backward()
 
         fb = time_ms(a.reps, step)
         print(json.dumps({"structure": structure, "forward_ms": round(fwd[0], 2), "fwd_bwd_ms": round(fb[0], 2),

@@ -1,8 +1,8 @@
 // nn.MultiheadAttention(batch_first=True) as self-attention, shared by the scBenchmark and scGPT
 // encoders: in_proj_weight (3E x E, rows [q; k; v], heads contiguous), in_proj_bias (3E),
-// out_proj (Linear E -> E), initialised as PyTorch does. Training (autograd) runs PyTorch 1.13's
-// standard formulation (q scaled first, -inf at padded keys, softmax, dropout); LibTorch 2.x uses
-// at::scaled_dot_product_attention; without autograd on 1.x it runs self_attention_inference.
+// out_proj (Linear E -> E), initialised as PyTorch does. With autograd on a CPU LibTorch 1.x it
+// runs self_attention_training (below); LibTorch 2.x uses at::scaled_dot_product_attention;
+// without autograd on 1.x it runs self_attention_inference.
 //
 // self_attention_inference: scaled dot-product self-attention without autograd.
 // Works one cell at a time, so that a cell's H x T x T scores stay in cache instead of streaming
@@ -25,6 +25,14 @@ namespace scfm::model {
 // nn.MultiheadAttention's in_proj); key_padding_mask: B x T bool (true = ignore that key) or
 // undefined. Returns B x T x E, the heads concatenated (before out_proj).
 at::Tensor self_attention_inference(const at::Tensor& qkv, int64_t num_heads, const at::Tensor& key_padding_mask);
+
+// Scaled dot-product self-attention with autograd, for training on the CPU (LibTorch 1.x):
+// q, k, v B x H x T x D; key_padding_mask B x T bool (true = ignore) or undefined; dropout on
+// the probabilities with model::dropout's keyed mask (element index (b * H + h) * T * T + i * T
+// + j). One (cell, head) at a time, nothing T x T kept for backward (it is recomputed). Returns
+// B x H x T x D.
+at::Tensor self_attention_training(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& key_padding_mask, double dropout_p);
 
 struct SelfAttentionImpl : torch::nn::Module {
   // Throws scfm::Error unless embed_dim is a positive multiple of num_heads.

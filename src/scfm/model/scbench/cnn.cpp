@@ -1,6 +1,6 @@
 #include "scfm/model/scbench/cnn.h"
 
-#include <ATen/ops/dropout.h>
+#include "scfm/model/dropout.h"
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/max_pool1d.h>
 
@@ -44,7 +44,7 @@ at::Tensor CnnImpl::forward(const at::Tensor& x, const at::Tensor& /*src*/, cons
   for (auto& layer : convs) {
     at::Tensor identity = layer->stride == 1 ? h : at::max_pool1d(h, {layer->stride}, {layer->stride});
     at::Tensor y = at::gelu(layer->forward(h));
-    if (p > 0 && is_training()) y = at::dropout(y, p, true);
+    if (p > 0 && is_training()) y = model::dropout(y, p, true);
     h = y + identity;
   }
   return h.mean(-1);  // AdaptiveAvgPool1d(1), transpose, squeeze: B x E

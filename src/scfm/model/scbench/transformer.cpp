@@ -1,6 +1,6 @@
 #include "scfm/model/scbench/transformer.h"
 
-#include <ATen/ops/dropout.h>
+#include "scfm/model/dropout.h"
 #include <ATen/ops/linear.h>
 
 
@@ -20,7 +20,7 @@ TransformerLayerImpl::TransformerLayerImpl(const TransformerOptions& o) : option
 at::Tensor TransformerLayerImpl::forward(const at::Tensor& x, const at::Tensor& key_padding_mask) {
   const double p = options.dropout();
   const bool train = is_training();
-  auto drop = [&](const at::Tensor& t) { return p > 0 && train ? at::dropout(t, p, true) : t; };
+  auto drop = [&](const at::Tensor& t) { return p > 0 && train ? model::dropout(t, p, true) : t; };
   auto sa = [&](const at::Tensor& t) { return drop(self_attn->forward(t, key_padding_mask)); };
   auto ff = [&](const at::Tensor& t) {
     return drop(linear2->forward(drop(activate(linear1->forward(t), options.activation()))));

@@ -1,6 +1,6 @@
 #include "scfm/model/scgpt/encoder_layer.h"
 
-#include <ATen/ops/dropout.h>
+#include "scfm/model/dropout.h"
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/linear.h>
 #include <ATen/ops/relu.h>
@@ -39,16 +39,16 @@ at::Tensor EncoderLayerImpl::forward(const at::Tensor& input, const at::Tensor& 
   auto ff = [&](const at::Tensor& x) {
     at::Tensor h = linear1(x);
     h = options.activation == "gelu" ? at::gelu(h) : at::relu(h);
-    return at::dropout(linear2(at::dropout(h, p, train)), p, train);
+    return model::dropout(linear2(model::dropout(h, p, train)), p, train);
   };
   at::Tensor x = input;
   if (options.norm_scheme == "pre") {
     x = norm1(x);
-    x = x + at::dropout(self_attn(x, key_padding_mask), p, train);
+    x = x + model::dropout(self_attn(x, key_padding_mask), p, train);
     x = norm2(x);
     x = x + ff(x);
   } else {
-    x = norm1(x + at::dropout(self_attn(x, key_padding_mask), p, train));
+    x = norm1(x + model::dropout(self_attn(x, key_padding_mask), p, train));
     x = norm2(x + ff(x));
   }
   return x;

@@ -3,7 +3,7 @@
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/clamp.h>
-#include <ATen/ops/dropout.h>
+#include "scfm/model/dropout.h"
 #include <ATen/ops/leaky_relu.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/sigmoid.h>
@@ -45,7 +45,7 @@ ContinuousValueEncoderImpl::ContinuousValueEncoderImpl(int64_t d, double dropout
 at::Tensor ContinuousValueEncoderImpl::forward(const at::Tensor& values) {
   at::Tensor x = at::clamp(values.unsqueeze(-1), c10::nullopt, max_value);
   x = linear2(at::relu(linear1(x)));
-  return at::dropout(norm(x), dropout_p, is_training());
+  return model::dropout(norm(x), dropout_p, is_training());
 }
 
 // ----------------------------------------------------------------------------------------------
