@@ -27,6 +27,7 @@
 #include <ATen/ops/arange.h>
 #include <c10/core/GradMode.h>
 #include <torch/nn/module.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/optim/adam.h>
 
 #include <algorithm>
@@ -161,11 +162,16 @@ int main(int argc, char** argv) {
     if (a.train_step) {
       model->train();
       torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(2e-4));
-      const Timing step = time_ms(a.reps, [&] {
+      auto one_step = [&] {
         adam.zero_grad();
         loss_of(model->forward(src, values, pad)).backward();
         adam.step();
-      });
+      };
+      const Timing step = time_ms(a.reps, one_step);
+      if (const char* trace = std::getenv("SCFM_BENCH_TRACE")) {  // one more step, as a chrome://tracing file
+        torch::autograd::profiler::RecordProfile guard(std::string(trace) + "." + structure + ".json");
+        one_step();
+      }
       std::printf("{\"structure\": \"%s\", \"train_step_ms\": %.2f, \"train_step_median_ms\": %.2f, \"threads\": %d, "
                   "\"batch\": %lld, \"tokens\": %lld, \"blas_core\": \"%s\"}\n",
                   structure.c_str(), step.min_ms, step.median_ms, a.threads, static_cast<long long>(B),

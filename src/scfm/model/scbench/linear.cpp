@@ -1,6 +1,7 @@
 #include "scfm/model/scbench/linear.h"
 
 #include <ATen/ops/adaptive_avg_pool1d.h>
+#include <ATen/ops/addmm.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/relu.h>
 
@@ -14,9 +15,19 @@ Linear1DLayerImpl::Linear1DLayerImpl(int64_t channels, int64_t in_length, int64_
   bn = register_module("bn", torch::nn::BatchNorm1d(channels));
 }
 
+// The original transposes to B x E x L, applies linear_seq along L and BatchNorm1d over E, and
+// transposes back. linear_seq on that strided view makes matmul expand the weight over the batch
+// (bmm forward, bmm + a sum over the batch for its gradient: half of a training step). Here the
+// same arithmetic is one GEMM, W (L' x L) times h laid out as L x (B * E); its result is copied
+// into the B x E x L' layout the original hands to the batch norm, so that everything from there
+// on is the original's graph. (A batch norm over B * L' rows of E, the same statistics without
+// the copy, met a LibTorch 1.13 batch-norm backward that read uninitialised memory when the
+// incoming gradient was strided.)
 at::Tensor Linear1DLayerImpl::forward(const at::Tensor& x) {
-  at::Tensor h = linear_channel->forward(x).transpose(1, 2);  // B x E x L
-  return bn->forward(linear_seq->forward(h)).transpose(1, 2);  // B x L' x E
+  at::Tensor h = linear_channel->forward(x);  // B x L x E
+  const int64_t B = h.size(0), L = h.size(1), E = h.size(2), out = linear_seq->weight.size(0);
+  at::Tensor z = at::addmm(linear_seq->bias.unsqueeze(1), linear_seq->weight, h.transpose(0, 1).reshape({L, B * E}));
+  return bn->forward(z.view({out, B, E}).permute({1, 2, 0}).contiguous()).transpose(1, 2);  // B x L' x E
 }
 
 LinearOursImpl::LinearOursImpl(const LinearOursOptions& o) : options(o) {
