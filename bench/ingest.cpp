@@ -14,6 +14,9 @@
 //       Prints one JSON line (seconds per step, cells/s, peak RSS) and writes the selected genes to
 //       WORK_DIR/scfm_hvg.txt. The store pages a block read are released (madvise DONTNEED) once
 //       the block is copied, so the mapped store does not accumulate in the resident set.
+//   bench_ingest read IN.h5ad
+//       only reads X with io::H5adMatrixReader in blocks of 4096 rows, one thread, nothing else: the
+//       floor under `run`'s ingest (which reads the same blocks). One JSON line.
 //   bench_ingest direct IN.h5ad WORK_DIR [N_TOP]
 //       the same normalize_total + log1p + HVG streamed straight from IN.h5ad (no store), the
 //       reader one block ahead of the compute thread: what Python's backed baseline does.
@@ -230,6 +233,19 @@ std::vector<bool> seurat_hvg(std::vector<double> mean, const std::vector<double>
   return hv;
 }
 
+int read_only(const std::string& in) {
+  auto t0 = std::chrono::steady_clock::now();
+  io::H5adMatrixReader reader(in);
+  const int64_t n = reader.n_rows(), block = 4096;
+  int64_t nnz = 0;
+  for (int64_t start = 0; start < n; start += block) nnz += reader.read_rows(start, std::min(block, n - start)).nnz();
+  const double s = seconds_since(t0);
+  std::printf("{\"cells\": %lld, \"nnz\": %lld, \"read_s\": %.3f, \"cells_per_s\": %.1f, \"GB_per_s\": %.2f}\n",
+              static_cast<long long>(n), static_cast<long long>(nnz), s, static_cast<double>(n) / s,
+              static_cast<double>(nnz) * 8 / s / 1e9);
+  return 0;
+}
+
 int run(const std::string& in, const std::string& work, int64_t n_top, int threads) {
   std::filesystem::create_directories(work);
   const std::string store_path = work + "/store";
@@ -240,6 +256,7 @@ int run(const std::string& in, const std::string& work, int64_t n_top, int threa
   lazy.lazy_matrix_elements = 0;
   std::vector<std::string> genes = io::read_h5ad(in, lazy).var_names();
   io::Vocab vocab = io::Vocab::build({genes});
+  store::reuse_freed_memory();  // as `scfm ingest`
   store::IngestOptions io_opt;
   io_opt.shard_cells = 20000;  // the writer buffers one shard: ~150 MB at ~950 non-zeros per cell
   store::IngestReport rep = store::ingest({in}, vocab, store_path, io_opt);
@@ -297,10 +314,11 @@ int main(int argc, char** argv) {
     if (mode == "run" && argc >= 4)
       return run(argv[2], argv[3], argc > 4 ? std::stoll(argv[4]) : 2000,
                  argc > 5 ? std::stoi(argv[5]) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    if (mode == "read" && argc >= 3) return read_only(argv[2]);
     if (mode == "direct" && argc >= 4) return pp_direct(argv[2], argv[3], argc > 4 ? std::stoll(argv[4]) : 2000);
     std::fprintf(stderr,
                  "usage: bench_ingest make REF.h5ad N OUT.h5ad [SEED] | run IN.h5ad WORK_DIR [N_TOP] [THREADS] | "
-                 "direct IN.h5ad WORK_DIR [N_TOP]\n");
+                 "read IN.h5ad | direct IN.h5ad WORK_DIR [N_TOP]\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_ingest: %s\n", e.what());

@@ -1,4 +1,5 @@
 // scfm ingest INPUT... --vocab V --out STORE | scfm store info STORE | scfm store verify STORE
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 
 #include "commands.h"
 #include "scfm/io/vocab.h"
+#include "scfm/pp/binning.h"
 #include "scfm/store/ingest.h"
 #include "scfm/store/reader.h"
 #include "scfm/store/verify.h"
@@ -27,10 +29,67 @@ struct IngestArgs {
   std::string feature_type = "Gene Expression";
   std::string genome;
   bool json = false;
+  // values at ingest
+  std::vector<std::string> normalize_total;  // --normalize-total [TARGET]: empty = median
+  bool log1p = false;
+  int n_bins = 0;
+  std::string bin_mode = "keyed";
+  bool bin_deterministic = false;
+  uint64_t seed = 0;
 };
 
-void run_ingest(IngestArgs& a) {
+// --normalize-total [TARGET], --log1p, --bin N [--bin-mode M | --bin-deterministic] [--seed S]
+store::IngestValues ingest_values(const IngestArgs& a, const CLI::App& cmd) {
+  store::IngestValues v;
+  if (cmd.count("--normalize-total") > 0) {
+    v.normalize_total = true;
+    if (!a.normalize_total.empty()) {
+      const std::string& t = a.normalize_total.front();
+      if (!t.empty() && t != "median") {
+        size_t used = 0;
+        double x = 0;
+        try {
+          x = std::stod(t, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != t.size() || !(x > 0) || !std::isfinite(x))
+          throw Error("--normalize-total: expected a positive target total (e.g. 1e4) or 'median', got '" + t +
+                      "' (put the inputs before the flag when giving no target)");
+        v.target_sum = x;
+      }
+    }
+  }
+  v.log1p = a.log1p;
+  const bool bin_options = cmd.count("--bin-mode") > 0 || a.bin_deterministic || cmd.count("--seed") > 0;
+  if (a.n_bins == 0 && bin_options) throw Error("--bin-mode, --bin-deterministic and --seed need --bin N_BINS");
+  if (a.n_bins != 0) {
+    if (a.n_bins < 3) throw Error("--bin: at least 3 bins (scGPT's default is 51), got " + std::to_string(a.n_bins));
+    v.n_bins = a.n_bins;
+    std::string mode = a.bin_mode;
+    if (a.bin_deterministic) {
+      if (cmd.count("--bin-mode") > 0 && mode != "deterministic")
+        throw Error("--bin-deterministic contradicts --bin-mode " + mode);
+      if (cmd.count("--seed") > 0) throw Error("--bin-deterministic draws nothing: --seed has no effect, drop it");
+      mode = "deterministic";
+    }
+    if (mode == "keyed")
+      v.bin_mode = pp::BinningMode::Keyed;
+    else if (mode == "seeded")
+      v.bin_mode = pp::BinningMode::Seeded;
+    else if (mode == "deterministic")
+      v.bin_mode = pp::BinningMode::Deterministic;
+    else
+      throw Error("--bin-mode '" + mode + "': expected keyed, seeded or deterministic");
+    v.bin_seed = a.seed;
+  }
+  return v;
+}
+
+void run_ingest(IngestArgs& a, const CLI::App& cmd) {
+  a.opt.values = ingest_values(a, cmd);
   const io::Vocab vocab = io::Vocab::load(a.vocab);
+  store::reuse_freed_memory();
   a.opt.obs_columns = a.obs_cols;
   a.opt.dataset_names = a.dataset_names;
   a.opt.tenx.feature_type = a.feature_type;
@@ -44,12 +103,13 @@ void run_ingest(IngestArgs& a) {
     j["nnz"] = m.nnz;
     j["n_shards"] = static_cast<int64_t>(m.shards.size());
     j["obs_columns"] = m.obs_columns;
+    j["values"] = m.values.to_json();
     j["ingest"] = m.ingest;
     std::cout << j.dump(2) << "\n";
     return;
   }
   std::cout << a.out << ": " << m.n_cells << " cells, " << m.nnz << " non-zero entries, " << m.shards.size()
-            << " shard" << (m.shards.size() == 1 ? "" : "s") << "\n";
+            << " shard" << (m.shards.size() == 1 ? "" : "s") << "; values " << m.values.describe() << "\n";
   for (const auto& in : r.inputs) {
     std::cout << "  " << in.dataset << " (" << in.path << "): " << in.n_cells_kept << " of " << in.n_cells_read
               << " cells kept (" << in.n_cells_all_zero << " all zero in the vocab's genes dropped); " << in.n_genes_matched
@@ -75,6 +135,7 @@ Json info_json(const store::CellStore& s) {
   j["n_shards"] = s.n_shards();
   j["nnz"] = m.nnz;
   j["layer"] = m.layer;
+  j["values"] = m.values.to_json();
   j["obs_columns"] = m.obs_columns;
   int64_t bytes = 0;
   Json shards = Json::array();
@@ -109,7 +170,8 @@ void print_store_info(const std::string& path, bool json) {
             << "  cells       " << s.n_cells() << " in " << s.n_shards() << " shard" << (s.n_shards() == 1 ? "" : "s")
             << ", " << s.nnz() << " non-zero entries (" << j["bytes"].get<int64_t>() << " bytes)\n"
             << "  vocabulary  " << j["n_genes_vocab"].get<int64_t>() << " tokens, checksum " << j["vocab_checksum"].get<std::string>()
-            << "\n  values      " << (s.manifest().layer.empty() ? std::string("X") : "layer " + s.manifest().layer) << "\n  obs         ";
+            << "\n  values      " << (s.manifest().layer.empty() ? std::string("X") : "layer " + s.manifest().layer) << ", "
+            << s.manifest().values.describe() << "\n  obs         ";
   for (size_t k = 0; k < s.obs_columns().size(); ++k) std::cout << (k ? ", " : "") << s.obs_columns()[k];
   std::cout << "\n";
   if (j.contains("datasets"))
@@ -175,7 +237,20 @@ void add_ingest(CLI::App& app, GlobalOptions& /*global*/) {
       ->capture_default_str();
   cmd->add_option("--genome", a->genome, "legacy 10x .h5 inputs with several genomes: the one to read");
   cmd->add_flag("--json", a->json, "print the ingest report as JSON");
-  cmd->callback([a] { run_ingest(*a); });
+  cmd->add_option("--normalize-total", a->normalize_total,
+                   "scale each cell's stored genes to TARGET total (scanpy normalize_total); without TARGET (or "
+                   "'median'): the median of the totals, found in an extra pass over the inputs")
+      ->expected(0, 1)
+      ->type_name("[TARGET]");
+  cmd->add_flag("--log1p", a->log1p, "store ln(1 + x) (after --normalize-total)");
+  cmd->add_option("--bin", a->n_bins, "store scGPT's value bins 1..N_BINS-1 per cell (after the above)")->type_name("N_BINS");
+  cmd->add_option("--bin-mode", a->bin_mode,
+                  "where binning's tie-breaking uniforms come from: keyed (by seed, store cell, gene; default), "
+                  "seeded (numpy's stream over the store's cells in order, as scGPT), deterministic (1/2)")
+      ->capture_default_str();
+  cmd->add_flag("--bin-deterministic", a->bin_deterministic, "same as --bin-mode deterministic");
+  cmd->add_option("--seed", a->seed, "binning seed (keyed, seeded)")->capture_default_str();
+  cmd->callback([a, cmd] { run_ingest(*a, *cmd); });
 }
 
 void add_store(CLI::App& app, GlobalOptions& /*global*/) {

@@ -20,15 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::expected_rows;
 using testing::Row;
-
-std::string pbmc3k() { return test::real_data("pbmc3k_decoupler.h5ad"); }
-std::string pbmc_small() { return test::real_data("pbmc_small.h5ad"); }
-
-io::Vocab vocab_of(const std::vector<std::string>& paths) {
-  std::vector<std::vector<std::string>> lists;
-  for (const auto& p : paths) lists.push_back(io::read_h5ad(p, {0}).var_names());
-  return io::Vocab::build(lists);
-}
+using testing::vocab_of;
+using testing::pbmc3k;
+using testing::pbmc_small;
 
 void expect_row(const CellStore& s, int64_t i, const Row& want) {
   const CellRow got = s.row(i);

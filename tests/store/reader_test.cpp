@@ -24,10 +24,12 @@
 namespace scfm::store {
 namespace {
 
+using testing::pbmc_small;
+using testing::expect_error;
+
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
-std::string pbmc_small() { return test::real_data("pbmc_small.h5ad"); }
 
 io::Vocab small_vocab() { return io::Vocab::build({io::read_h5ad(pbmc_small(), {0}).var_names()}); }
 
@@ -47,15 +49,6 @@ void flip_byte(const std::string& file, int64_t offset, uint8_t mask = 0x01) {
   c = static_cast<char>(c ^ static_cast<char>(mask));
   f.seekp(offset);
   f.put(c);
-}
-
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing " << parts.front();
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\nmissing: " << p;
-  }
 }
 
 TEST(Checksum, Crc32MatchesTheStandardCheckValue) {

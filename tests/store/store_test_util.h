@@ -2,13 +2,19 @@
 // the fully loaded input (io::read_any + matrix_csr) and the vocabulary's name -> id lookup.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "scfm/io/tenx.h"
+#include "scfm/io/h5ad.h"
 #include "scfm/io/vocab.h"
+#include "scfm/util/error.h"
+#include "test_util.h"
 
 namespace scfm::store::testing {
 
@@ -37,6 +43,26 @@ inline std::vector<Row> expected_rows(const std::string& path, const io::Vocab& 
     }
   }
   return rows;
+}
+
+inline std::string pbmc3k() { return test::real_data("pbmc3k_decoupler.h5ad"); }
+inline std::string pbmc_small() { return test::real_data("pbmc_small.h5ad"); }
+
+// The vocabulary of the inputs' gene names (io::Vocab::build).
+inline io::Vocab vocab_of(const std::vector<std::string>& paths) {
+  std::vector<std::vector<std::string>> lists;
+  for (const auto& p : paths) lists.push_back(io::read_h5ad(p, {0}).var_names());
+  return io::Vocab::build(lists);
+}
+
+// f must throw scfm::Error whose message contains every part.
+inline void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an error containing " << parts.front();
+  } catch (const Error& e) {
+    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\nmissing: " << p;
+  }
 }
 
 }  // namespace scfm::store::testing

@@ -1,5 +1,7 @@
 // CRC-32 checksums of store files (zlib's crc32: reflected polynomial 0xEDB88320, the checksum
 // `python3 -c "import zlib; print(zlib.crc32(data))"` prints), whole-file and per block.
+// Computed with carry-less multiplication (PCLMULQDQ) where the CPU has it, zlib otherwise: the
+// same values either way.
 #pragma once
 
 #include <cstddef>
@@ -29,14 +31,14 @@ class BlockCrc {
   void update(const void* data, size_t n);
   // Finishes the last partial block. Call once, after the last update().
   void finish();
-  uint32_t whole() const { return whole_; }
+  uint32_t whole() const;  // of all bytes so far
   const std::vector<uint32_t>& blocks() const { return blocks_; }
   uint64_t bytes() const { return bytes_; }
 
  private:
   size_t block_size_;
-  uint32_t whole_ = 0;
-  uint32_t current_ = 0;
+  uint32_t done_ = 0;     // CRC-32 of the completed blocks
+  uint32_t current_ = 0;  // of the bytes of the block being filled
   size_t in_block_ = 0;
   uint64_t bytes_ = 0;
   std::vector<uint32_t> blocks_;

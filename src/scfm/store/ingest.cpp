@@ -1,11 +1,20 @@
 #include "scfm/store/ingest.h"
 
 #include <algorithm>
+#include <cmath>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <numeric>
+#include <thread>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "scfm/io/h5ad.h"
 #include "scfm/io/h5ad_stream.h"
+#include "scfm/pp/binning.h"
+#include "scfm/pp/normalize.h"
 #include "scfm/store/writer.h"
 #include "scfm/util/error.h"
 
@@ -29,40 +38,56 @@ std::string dataset_name_of(const std::string& path) {
 }
 
 // Turns input rows into store rows: maps columns to vocab ids, drops unmatched genes and zeros,
-// sorts by id and sums duplicates. Reuses its buffers across rows.
+// sorts by id and sums duplicates. Reuses its buffers across rows. Rows whose mapped ids already
+// ascend (the common case: a sorted input row and a vocabulary in the input's gene order) are not
+// sorted.
 class RowMapper {
  public:
   explicit RowMapper(const std::vector<int32_t>& var_to_id) : var_to_id_(var_to_id) {}
 
   // Returns the number of entries of the mapped row, in ids()/values().
   int64_t map(const int32_t* cols, const float* vals, int64_t n) {
-    pairs_.clear();
-    for (int64_t k = 0; k < n; ++k) {
-      const int32_t id = var_to_id_[static_cast<size_t>(cols[k])];
-      if (id >= 0 && vals[k] != 0.0f) pairs_.emplace_back(id, vals[k]);
+    ids_.resize(static_cast<size_t>(n));
+    values_.resize(static_cast<size_t>(n));
+    const int32_t* to_id = var_to_id_.data();
+    int32_t* ids = ids_.data();
+    float* values = values_.data();
+    int64_t w = 0;
+    int32_t last = -1;
+    bool ascending = true;
+    for (int64_t k = 0; k < n; ++k) {  // branch-free: write always, advance when kept
+      const int32_t id = to_id[cols[k]];
+      const float v = vals[k];
+      const bool keep = (id >= 0) & (v != 0.0f);
+      ids[w] = id;
+      values[w] = v;
+      ascending &= !keep | (id > last);
+      last = keep ? id : last;
+      w += keep;
     }
-    std::sort(pairs_.begin(), pairs_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    ids_.clear();
-    values_.clear();
+    if (ascending) return w;  // strictly ascending: no duplicates either
+    pairs_.clear();
+    for (int64_t k = 0; k < w; ++k) pairs_.emplace_back(ids[k], values[k]);
+    std::stable_sort(pairs_.begin(), pairs_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    int64_t m = 0;
     for (const auto& [id, v] : pairs_) {
-      if (!ids_.empty() && ids_.back() == id) {
-        values_.back() += v;
+      if (m > 0 && ids[m - 1] == id) {
+        values[m - 1] += v;
       } else {
-        ids_.push_back(id);
-        values_.push_back(v);
+        ids[m] = id;
+        values[m] = v;
+        ++m;
       }
     }
     // A sum of duplicates can cancel to zero.
-    size_t w = 0;
-    for (size_t r = 0; r < ids_.size(); ++r)
-      if (values_[r] != 0.0f) {
-        ids_[w] = ids_[r];
-        values_[w] = values_[r];
-        ++w;
+    int64_t kept = 0;
+    for (int64_t r = 0; r < m; ++r)
+      if (values[r] != 0.0f) {
+        ids[kept] = ids[r];
+        values[kept] = values[r];
+        ++kept;
       }
-    ids_.resize(w);
-    values_.resize(w);
-    return static_cast<int64_t>(w);
+    return kept;
   }
   const int32_t* ids() const { return ids_.data(); }
   const float* values() const { return values_.data(); }
@@ -73,6 +98,160 @@ class RowMapper {
   std::vector<int32_t> ids_;
   std::vector<float> values_;
 };
+
+// Calls consume(block, first_row) for consecutive blocks of at most `block_rows` rows of an input's
+// matrix. .h5ad: a second thread reads the next block from the file while `consume` runs on this
+// one (only that thread calls HDF5 meanwhile). 10x: slices of the matrix already in memory.
+using BlockFn = std::function<void(const io::CsrMatrix& block, int64_t first_row)>;
+
+void for_each_h5ad_block(io::H5adMatrixReader& reader, int64_t block_rows, const BlockFn& consume) {
+  const int64_t n = reader.n_rows();
+  if (n == 0) return;
+  io::CsrMatrix cur = reader.read_rows(0, std::min(block_rows, n));
+  for (int64_t start = 0; start < n; start += block_rows) {
+    const int64_t next_start = start + block_rows;
+    io::CsrMatrix next;
+    std::exception_ptr read_error;
+    std::thread prefetch;
+    if (next_start < n)
+      prefetch = std::thread([&] {
+        try {
+          next = reader.read_rows(next_start, std::min(block_rows, n - next_start));
+        } catch (...) {
+          read_error = std::current_exception();
+        }
+      });
+    try {
+      consume(cur, start);
+    } catch (...) {
+      if (prefetch.joinable()) prefetch.join();
+      throw;
+    }
+    if (prefetch.joinable()) prefetch.join();
+    if (read_error) std::rethrow_exception(read_error);
+    cur = std::move(next);
+  }
+}
+
+void for_each_memory_block(const io::CsrMatrix& m, int64_t block_rows, const BlockFn& consume) {
+  io::CsrMatrix block;
+  for (int64_t start = 0; start < m.n_rows; start += block_rows) {
+    const int64_t count = std::min(block_rows, m.n_rows - start);
+    const int64_t a = m.indptr[start], b = m.indptr[start + count];
+    block.n_rows = count;
+    block.n_cols = m.n_cols;
+    block.indptr.resize(static_cast<size_t>(count + 1));
+    for (int64_t r = 0; r <= count; ++r) block.indptr[r] = m.indptr[start + r] - a;
+    block.indices.assign(m.indices.begin() + a, m.indices.begin() + b);
+    block.data.assign(m.data.begin() + a, m.data.begin() + b);
+    consume(block, start);
+  }
+}
+
+// One input, opened: its obs/var (X stays on disk for .h5ad; 10x inputs are whole) and its genes
+// matched to the vocabulary.
+struct OpenedInput {
+  bool tenx = false;
+  io::AnnData meta;
+  io::GeneMatch match;
+};
+
+OpenedInput open_input(const std::string& path, const io::Vocab& vocab, const IngestOptions& options) {
+  OpenedInput in;
+  std::error_code ec;
+  in.tenx = fs::is_directory(path, ec) || io::is_10x_h5(path);
+  if (in.tenx && !options.layer.empty())
+    throw Error(path + ": a 10x input has no layers (asked for layer \"" + options.layer + "\")");
+  io::TenxOptions ro = options.tenx;
+  ro.h5ad.lazy_matrix_elements = 0;  // .h5ad: obs and var only; X stays on disk
+  in.meta = io::read_any(path, ro);
+  in.match = io::match_genes(vocab, in.meta, options.gene_col);
+  return in;
+}
+
+// Streams the input's matrix through `consume` in blocks, checking its shape against obs x var.
+void stream_input(const std::string& path, const OpenedInput& in, const IngestOptions& options, const BlockFn& consume) {
+  const int64_t n_obs = in.meta.n_obs();
+  const int64_t n_genes = static_cast<int64_t>(in.match.var_to_id.size());
+  if (in.tenx) {
+    const io::CsrMatrix m = in.meta.matrix_csr(options.layer);
+    if (m.n_rows != n_obs || m.n_cols != n_genes)
+      throw FormatError(path, "matrix", "shape " + std::to_string(m.n_rows) + " x " + std::to_string(m.n_cols) +
+                                            " disagrees with obs x var " + std::to_string(n_obs) + " x " + std::to_string(n_genes));
+    for_each_memory_block(m, options.block_rows, consume);
+    return;
+  }
+  io::H5adStreamOptions so;
+  so.layer = options.layer;
+  io::H5adMatrixReader reader(path, so);
+  if (reader.n_rows() != n_obs || reader.n_cols() != n_genes)
+    throw FormatError(path, options.layer.empty() ? "/X" : "/layers/" + options.layer,
+                      "shape " + std::to_string(reader.n_rows()) + " x " + std::to_string(reader.n_cols()) +
+                          " disagrees with obs x var " + std::to_string(n_obs) + " x " + std::to_string(n_genes));
+  for_each_h5ad_block(reader, options.block_rows, consume);
+}
+
+// scanpy's default normalize_total target: the median of the positive totals, here of every kept
+// cell of every input (a first pass over the inputs).
+double median_total(const std::vector<std::string>& inputs, const io::Vocab& vocab, const IngestOptions& options) {
+  std::vector<double> totals;
+  for (const std::string& path : inputs) {
+    const OpenedInput in = open_input(path, vocab, options);
+    RowMapper mapper(in.match.var_to_id);
+    stream_input(path, in, options, [&](const io::CsrMatrix& m, int64_t) {
+      for (int64_t r = 0; r < m.n_rows; ++r) {
+        const int64_t a = m.indptr[r];
+        const int64_t n = mapper.map(m.indices.data() + a, m.data.data() + a, m.indptr[r + 1] - a);
+        double t = 0;
+        for (int64_t k = 0; k < n; ++k) t += mapper.values()[k];
+        if (t > 0) totals.push_back(t);
+      }
+    });
+  }
+  if (totals.empty()) throw Error("ingest: normalize_total without a target: no cell has a positive total to take the median of");
+  std::sort(totals.begin(), totals.end());  // numpy's median: mean of the two middle values for an even count
+  const size_t k = totals.size();
+  return k % 2 ? totals[k / 2] : 0.5 * (totals[k / 2 - 1] + totals[k / 2]);
+}
+
+// Removes entries a transform turned into 0 (the store holds no zeros), and rows left empty.
+void drop_zeros(io::CsrMatrix& m, std::vector<int64_t>& source, int64_t& n_all_zero) {
+  if (std::find(m.data.begin(), m.data.end(), 0.0f) == m.data.end()) return;
+  int64_t w = 0, rows = 0, a = 0;  // a: the row's start before compaction (indptr is rewritten)
+  for (int64_t r = 0; r < m.n_rows; ++r) {
+    const int64_t b = m.indptr[r + 1], row_start = w;
+    for (int64_t k = a; k < b; ++k)
+      if (m.data[k] != 0.0f) {
+        m.indices[w] = m.indices[k];
+        m.data[w] = m.data[k];
+        ++w;
+      }
+    a = b;
+    if (w == row_start) {
+      ++n_all_zero;
+      continue;
+    }
+    source[static_cast<size_t>(rows)] = source[static_cast<size_t>(r)];
+    m.indptr[++rows] = w;
+  }
+  m.n_rows = rows;
+  m.indptr.resize(static_cast<size_t>(rows + 1));
+  m.indices.resize(static_cast<size_t>(w));
+  m.data.resize(static_cast<size_t>(w));
+  source.resize(static_cast<size_t>(rows));
+}
+
+StoredValues stored_values(const IngestValues& v, const std::optional<double>& target) {
+  StoredValues s;
+  if (v.normalize_total) s.normalize_total = target;
+  s.log1p = v.log1p;
+  if (v.n_bins > 0) {
+    s.n_bins = v.n_bins;
+    s.bin_mode = v.bin_mode == pp::BinningMode::Keyed ? "keyed" : v.bin_mode == pp::BinningMode::Seeded ? "seeded" : "deterministic";
+    s.bin_seed = v.bin_mode == pp::BinningMode::Deterministic ? 0 : v.bin_seed;
+  }
+  return s;
+}
 
 nlohmann::ordered_json input_json(const IngestInputReport& r) {
   nlohmann::ordered_json j;
@@ -90,6 +269,13 @@ nlohmann::ordered_json input_json(const IngestInputReport& r) {
 
 }  // namespace
 
+void reuse_freed_memory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& vocab, const std::string& out,
                     const IngestOptions& options) {
   if (inputs.empty()) throw Error("ingest: no inputs");
@@ -101,6 +287,13 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
     if (c == "dataset" || c == "barcode")
       throw Error("ingest: obs column \"" + c + "\" is always written by ingest (the input's name / obs index); "
                   "do not list it");
+  const IngestValues& tv = options.values;
+  if (tv.target_sum && !tv.normalize_total) throw Error("ingest: a normalize_total target without normalize_total");
+  if (tv.target_sum && !(*tv.target_sum > 0 && std::isfinite(*tv.target_sum)))
+    throw Error("ingest: the normalize_total target must be a positive number, got " + std::to_string(*tv.target_sum));
+  if (tv.n_bins != 0 && tv.n_bins < 3) throw Error("ingest: binning needs at least 3 bins, got " + std::to_string(tv.n_bins));
+  if (tv.n_bins > 0 && tv.bin_mode == pp::BinningMode::Seeded && tv.bin_seed > 0xFFFFFFFFull)
+    throw Error("ingest: a seeded binning seed must fit in 32 bits (numpy's np.random.seed), got " + std::to_string(tv.bin_seed));
   std::vector<std::string> names = options.dataset_names;
   if (names.empty())
     for (const std::string& p : inputs) names.push_back(dataset_name_of(p));
@@ -112,25 +305,27 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
   wo.shard_cells = options.shard_cells;
   wo.layer = options.layer;
   wo.overwrite = options.overwrite;
-  StoreWriter writer(out, vocab, columns, wo);
+  StoreWriter writer(out, vocab, columns, wo);  // refuses an existing `out` before any reading
 
   IngestReport report;
   report.out = out;
+  std::optional<double> target = tv.target_sum;
+  if (tv.normalize_total && !target) target = median_total(inputs, vocab, options);
+  report.target_sum = target;
+  writer.set_values(stored_values(tv, target));
+  const bool transform = tv.normalize_total || tv.log1p || tv.n_bins > 0;
+  std::optional<pp::NumpyLegacyRandom> numpy_rng;  // seeded binning: one stream over the store's rows
+  if (tv.n_bins > 0 && tv.bin_mode == pp::BinningMode::Seeded) numpy_rng.emplace(static_cast<uint32_t>(tv.bin_seed));
+
   std::vector<std::string> dropped_examples;
-  for (size_t in = 0; in < inputs.size(); ++in) {
-    const std::string& path = inputs[in];
+  for (size_t in_k = 0; in_k < inputs.size(); ++in_k) {
+    const std::string& path = inputs[in_k];
     IngestInputReport ir;
     ir.path = path;
-    ir.dataset = names[in];
-    std::error_code ec;
-    const bool tenx = fs::is_directory(path, ec) || io::is_10x_h5(path);
-    if (tenx && !options.layer.empty())
-      throw Error(path + ": a 10x input has no layers (asked for layer \"" + options.layer + "\")");
-    io::TenxOptions ro = options.tenx;
-    ro.h5ad.lazy_matrix_elements = 0;  // .h5ad: obs and var only; X stays on disk
-    const io::AnnData meta = io::read_any(path, ro);
-
-    const io::GeneMatch match = io::match_genes(vocab, meta, options.gene_col);
+    ir.dataset = names[in_k];
+    const OpenedInput in = open_input(path, vocab, options);
+    const io::GeneMatch& match = in.match;
+    const io::AnnData& meta = in.meta;
     ir.n_genes = static_cast<int64_t>(match.var_to_id.size());
     ir.n_genes_matched = match.n_matched;
     ir.n_genes_dropped = match.n_unmatched;
@@ -165,40 +360,77 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
     RowMapper mapper(match.var_to_id);
     std::vector<std::string> obs_row(columns.size());
     obs_row[0] = ir.dataset;
-    auto take_rows = [&](const io::CsrMatrix& m, int64_t first) {
+    io::CsrMatrix kept;          // the block's kept cells as store rows (transformed in place)
+    std::vector<int64_t> source;  // their rows in the input
+    auto add_cell = [&](const int32_t* ids, const float* values, int64_t n, int64_t input_row) {
+      for (size_t c = 1; c < columns.size(); ++c) obs_row[c] = obs_values[c][static_cast<size_t>(input_row)];
+      writer.add(ids, values, n, obs_row);
+      ++ir.n_cells_kept;
+    };
+    auto take_block = [&](const io::CsrMatrix& m, int64_t first) {
+      ir.n_cells_read += m.n_rows;
+      if (!transform) {  // straight from the mapper to the writer
+        for (int64_t r = 0; r < m.n_rows; ++r) {
+          const int64_t a = m.indptr[r];
+          const int64_t n = mapper.map(m.indices.data() + a, m.data.data() + a, m.indptr[r + 1] - a);
+          if (n == 0)
+            ++ir.n_cells_all_zero;
+          else
+            add_cell(mapper.ids(), mapper.values(), n, first + r);
+        }
+        return;
+      }
+      kept.n_rows = 0;
+      kept.n_cols = vocab.size();
+      kept.indptr.assign(1, 0);
+      kept.indices.clear();
+      kept.data.clear();
+      source.clear();
       for (int64_t r = 0; r < m.n_rows; ++r) {
-        const int64_t a = m.indptr[r], b = m.indptr[r + 1];
-        const int64_t n = mapper.map(m.indices.data() + a, m.data.data() + a, b - a);
-        ++ir.n_cells_read;
+        const int64_t a = m.indptr[r];
+        const int64_t n = mapper.map(m.indices.data() + a, m.data.data() + a, m.indptr[r + 1] - a);
         if (n == 0) {
           ++ir.n_cells_all_zero;
           continue;
         }
-        for (size_t c = 1; c < columns.size(); ++c) obs_row[c] = obs_values[c][static_cast<size_t>(first + r)];
-        writer.add(mapper.ids(), mapper.values(), n, obs_row);
-        ++ir.n_cells_kept;
+        kept.indices.insert(kept.indices.end(), mapper.ids(), mapper.ids() + n);
+        kept.data.insert(kept.data.end(), mapper.values(), mapper.values() + n);
+        kept.indptr.push_back(kept.nnz());
+        source.push_back(first + r);
+        ++kept.n_rows;
+      }
+      try {
+        if (tv.normalize_total) {
+          pp::NormalizeTotalOptions no;
+          no.target_sum = target;
+          pp::normalize_total(kept, no);
+        }
+        if (tv.log1p) pp::log1p(kept);
+        drop_zeros(kept, source, ir.n_cells_all_zero);
+        if (tv.n_bins > 0) {
+          pp::BinnedMatrix b;
+          if (numpy_rng) {
+            b = pp::binning(kept, tv.n_bins, *numpy_rng);
+          } else {
+            pp::BinningOptions bo;
+            bo.n_bins = tv.n_bins;
+            bo.mode = tv.bin_mode;
+            bo.seed = tv.bin_seed;
+            b = pp::binning(kept, bo, writer.n_cells());  // keyed by the cell's index in the store
+          }
+          for (size_t k = 0; k < b.bins.size(); ++k) kept.data[k] = static_cast<float>(b.bins[k]);
+        }
+      } catch (const FormatError&) {
+        throw;
+      } catch (const Error& e) {
+        throw Error(path + ": cells " + std::to_string(first) + ".." + std::to_string(first + m.n_rows - 1) + ": " + e.what());
+      }
+      for (int64_t r = 0; r < kept.n_rows; ++r) {
+        const int64_t a = kept.indptr[r];
+        add_cell(kept.indices.data() + a, kept.data.data() + a, kept.indptr[r + 1] - a, source[static_cast<size_t>(r)]);
       }
     };
-
-    if (tenx) {
-      const io::CsrMatrix m = meta.matrix_csr(options.layer);
-      if (m.n_rows != n_obs || m.n_cols != ir.n_genes)
-        throw FormatError(path, "matrix", "shape " + std::to_string(m.n_rows) + " x " + std::to_string(m.n_cols) +
-                                              " disagrees with obs x var " + std::to_string(n_obs) + " x " + std::to_string(ir.n_genes));
-      take_rows(m, 0);
-    } else {
-      io::H5adStreamOptions so;
-      so.layer = options.layer;
-      io::H5adMatrixReader reader(path, so);
-      if (reader.n_rows() != n_obs || reader.n_cols() != ir.n_genes)
-        throw FormatError(path, options.layer.empty() ? "/X" : "/layers/" + options.layer,
-                          "shape " + std::to_string(reader.n_rows()) + " x " + std::to_string(reader.n_cols()) +
-                              " disagrees with obs x var " + std::to_string(n_obs) + " x " + std::to_string(ir.n_genes));
-      for (int64_t start = 0; start < n_obs; start += options.block_rows) {
-        const int64_t count = std::min(options.block_rows, n_obs - start);
-        take_rows(reader.read_rows(start, count), start);
-      }
-    }
+    stream_input(path, in, options, take_block);
 
     report.n_cells_read += ir.n_cells_read;
     report.n_cells_all_zero += ir.n_cells_all_zero;
@@ -214,6 +446,7 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
   info["n_cells_read"] = report.n_cells_read;
   info["gene_col"] = options.gene_col;
   info["vocab_path"] = vocab.path();
+  if (tv.normalize_total) info["normalize_total_target"] = tv.target_sum ? "given" : "median of the kept cells' totals";
   nlohmann::ordered_json in_json = nlohmann::ordered_json::array();
   for (const auto& r : report.inputs) in_json.push_back(input_json(r));
   info["inputs"] = std::move(in_json);

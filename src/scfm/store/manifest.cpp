@@ -1,5 +1,6 @@
 #include "scfm/store/manifest.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -40,7 +41,73 @@ uint32_t need_u32(const Json& v, const std::string& file, const std::string& fie
   return static_cast<uint32_t>(v.get<uint64_t>());
 }
 
+std::string number_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.10g", x);
+  return buf;
+}
+
 }  // namespace
+
+std::string StoredValues::describe() const {
+  if (raw()) return "raw (as read)";
+  std::string s;
+  auto add = [&s](const std::string& part) { s += (s.empty() ? "" : ", ") + part; };
+  if (normalize_total) add("normalize_total " + number_text(*normalize_total));
+  if (log1p) add("log1p");
+  if (n_bins > 0)
+    add("binned (" + std::to_string(n_bins) + " bins, " + bin_mode +
+        (bin_mode != "deterministic" ? ", seed " + std::to_string(bin_seed) : std::string()) + ")");
+  return s;
+}
+
+nlohmann::ordered_json StoredValues::to_json() const {
+  Json j;
+  j["normalize_total"] = normalize_total ? Json(*normalize_total) : Json(nullptr);
+  j["log1p"] = log1p;
+  if (n_bins > 0) {
+    Json b;
+    b["n_bins"] = n_bins;
+    b["mode"] = bin_mode;
+    if (bin_mode != "deterministic") b["seed"] = bin_seed;
+    j["binning"] = std::move(b);
+  } else {
+    j["binning"] = nullptr;
+  }
+  return j;
+}
+
+StoredValues StoredValues::from_json(const nlohmann::ordered_json& j, const std::string& file) {
+  StoredValues v;
+  if (!j.is_object()) throw FormatError(file, "values", "expected an object, found " + j.dump());
+  if (j.contains("normalize_total") && !j["normalize_total"].is_null()) {
+    const Json& t = j["normalize_total"];
+    if (!t.is_number() || !(t.get<double>() > 0))
+      throw FormatError(file, "values.normalize_total", "expected a positive number or null, found " + t.dump());
+    v.normalize_total = t.get<double>();
+  }
+  if (j.contains("log1p")) {
+    if (!j["log1p"].is_boolean()) throw FormatError(file, "values.log1p", "expected true or false, found " + j["log1p"].dump());
+    v.log1p = j["log1p"].get<bool>();
+  }
+  if (j.contains("binning") && !j["binning"].is_null()) {
+    const Json& b = j["binning"];
+    if (!b.is_object()) throw FormatError(file, "values.binning", "expected an object or null, found " + b.dump());
+    const int64_t n = need_int(b, "n_bins", file, "values.binning.", 3);
+    if (n > 1000000) throw FormatError(file, "values.binning.n_bins", "implausibly large: " + std::to_string(n));
+    v.n_bins = static_cast<int>(n);
+    v.bin_mode = need_string(b, "mode", file, "values.binning.");
+    if (v.bin_mode != "keyed" && v.bin_mode != "seeded" && v.bin_mode != "deterministic")
+      throw FormatError(file, "values.binning.mode",
+                        "expected \"keyed\", \"seeded\" or \"deterministic\", found \"" + v.bin_mode + "\"");
+    if (v.bin_mode != "deterministic") {
+      const Json& s = need(b, "seed", file, "values.binning.");
+      if (!s.is_number_unsigned()) throw FormatError(file, "values.binning.seed", "expected an unsigned integer, found " + s.dump());
+      v.bin_seed = s.get<uint64_t>();
+    }
+  }
+  return v;
+}
 
 nlohmann::ordered_json Manifest::to_json() const {
   Json j;
@@ -66,6 +133,7 @@ nlohmann::ordered_json Manifest::to_json() const {
     shards_json.push_back(std::move(sj));
   }
   j["shards"] = std::move(shards_json);
+  j["values"] = values.to_json();
   j["ingest"] = ingest;
   return j;
 }
@@ -138,6 +206,7 @@ Manifest Manifest::load(const std::string& store_dir) {
     throw FormatError(file, "n_cells", "the shards hold " + std::to_string(cells) + " cells, the total says " + std::to_string(m.n_cells));
   if (nnz != m.nnz)
     throw FormatError(file, "nnz", "the shards hold " + std::to_string(nnz) + " entries, the total says " + std::to_string(m.nnz));
+  if (j.contains("values")) m.values = StoredValues::from_json(j["values"], file);  // absent: raw (older stores)
   if (j.contains("ingest")) m.ingest = j["ingest"];
   return m;
 }

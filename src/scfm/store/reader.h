@@ -3,7 +3,8 @@
 // What a row is. Cell i's row is the list of its non-zero genes: `ids[0..n)` are vocabulary ids
 // (of the store's vocab.json), strictly ascending, each in [0, vocab_size()); `values[0..n)`
 // are float32 values, never 0.0f: a gene not listed is zero. Values are what the input held
-// (raw counts when ingested from X or a counts layer; manifest().layer says which). No cell is
+// (raw counts when ingested from X or a counts layer; manifest().layer says which), or what
+// manifest().values declares ingest made of them (normalised, log1p'd, binned). No cell is
 // empty: ingest drops cells without a non-zero entry in the vocabulary's genes, so n >= 1 for
 // stores written by ingest. Global index i runs over the shards in order, cells in input order.
 //

@@ -55,18 +55,48 @@ Split split_cells(int64_t n, double valid_ratio, uint64_t seed) {
   return s;
 }
 
-// log1p(normalize_total(x, 1e4)) per cell, then optionally scGPT's binning (keyed by cell).
-data::ValueTransform make_transform(const PretrainOptions& o) {
+// What pretraining feeds the model for a cell's values: log1p(normalize_total(x, 1e4)), then with
+// --preprocess-mode bin scGPT's binning keyed by (seed, epoch, cell). `stored` is what the store's
+// values already are (its manifest "values"); only the missing steps are applied, so a cell gets
+// the same input (to float rounding) whether the store holds raw counts or values normalised and
+// log1p'd at ingest:
+//   raw, or normalised without log1p   normalise to 1e4 (a rescale of normalised values), log1p
+//   normalize_total 1e4 + log1p        nothing
+//   binned at ingest                   nothing: the bins are used as stored (fixed at ingest,
+//                                      where --preprocess-mode bin redraws tie-breaks per epoch);
+//                                      needs --preprocess-mode bin and the same --n-bins
+// Anything else (log1p without a 1e4 normalisation, a binned store without bin mode) cannot give
+// that input and is an error naming the store and the manifest field.
+data::ValueTransform make_transform(const PretrainOptions& o, const store::StoredValues& stored,
+                                    const std::string& store_path) {
   const bool bin = o.preprocess_mode == "bin";
   if (o.preprocess_mode != "none" && !bin)
     throw Error("--preprocess-mode '" + o.preprocess_mode + "': expected none or bin");
   const int n_bins = static_cast<int>(o.n_bins);
   const uint64_t seed = o.seed;
-  return [bin, n_bins, seed](const data::CellInput& cell, int64_t epoch, std::vector<float>& v) {
-    double total = 0;
-    for (float x : v) total += x;
-    if (total > 0)
-      for (float& x : v) x = static_cast<float>(std::log1p(static_cast<double>(x) * 1e4 / total));
+  const std::string where = store_path + "/manifest.json: values";
+  if (stored.n_bins > 0) {
+    if (!bin)
+      throw Error(where + ".binning: the store holds value bins made at ingest (" + stored.describe() +
+                  "); pretrain on it with --preprocess-mode bin --n-bins " + std::to_string(stored.n_bins) +
+                  ", or ingest the counts without --bin");
+    if (stored.n_bins != n_bins)
+      throw Error(where + ".binning.n_bins: the store holds " + std::to_string(stored.n_bins) + " bins, --n-bins is " +
+                  std::to_string(n_bins) + " (bins are not re-binned; pass --n-bins " + std::to_string(stored.n_bins) + ")");
+    return [](const data::CellInput&, int64_t, std::vector<float>&) {};
+  }
+  const bool normalised_log = stored.log1p;
+  if (stored.log1p && (!stored.normalize_total || std::fabs(*stored.normalize_total - 1e4) > 1e-9 * 1e4))
+    throw Error(where + (stored.normalize_total ? ".normalize_total" : ".log1p") + ": the store holds " + stored.describe() +
+                "; pretraining takes log1p(normalize_total(x, 1e4)) and cannot undo a log1p of other totals; ingest with "
+                "--normalize-total 1e4 --log1p, or without either");
+  return [bin, n_bins, seed, normalised_log](const data::CellInput& cell, int64_t epoch, std::vector<float>& v) {
+    if (!normalised_log) {
+      double total = 0;
+      for (float x : v) total += x;
+      if (total > 0)
+        for (float& x : v) x = static_cast<float>(std::log1p(static_cast<double>(x) * 1e4 / total));
+    }
     if (!bin) return;
     io::CsrMatrix row;
     row.n_rows = 1;
@@ -81,6 +111,14 @@ data::ValueTransform make_transform(const PretrainOptions& o) {
     for (int64_t k = 0; k < cell.n; ++k) v[k] = static_cast<float>(b.bins[k]);
   };
 }
+
+}  // namespace
+
+data::ValueTransform pretrain_value_transform(const PretrainOptions& options, const store::CellStore& store) {
+  return make_transform(options, store.manifest().values, store.path());
+}
+
+namespace {
 
 void load_module_state(torch::nn::Module& m, const model::StateDict& sd, const std::string& file) {
   torch::NoGradGuard guard;
@@ -258,8 +296,9 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   lo.num_threads = std::max(1, o.loader_threads);
   lo.batch = o.batch;
   lo.batch.seed = o.seed;
-  lo.transform = make_transform(o);
+  lo.transform = pretrain_value_transform(o, train_store);
   data::LoaderOptions vlo = lo;
+  vlo.transform = pretrain_value_transform(o, vstore);  // the validation store may hold other values
   vlo.batch.seed = o.seed ^ 0x7A11DULL;  // validation masks differ from training's, fixed per run
 
   torch::nn::Module& module = model.module();

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "scfm/data/batch.h"
+#include "scfm/data/torch/loader.h"
 #include "scfm/model/pretrain_model.h"
 #include "scfm/train/schedule.h"
 
@@ -56,7 +57,9 @@ struct PretrainOptions {
   uint64_t seed = 0;               // --seed
   data::BatchOptions batch;        // tokenizer + masking (max_len = --train-maxseq)
   int loader_threads = 2;
-  std::string preprocess_mode = "none";  // none: log1p(normalize_total(counts, 1e4)); bin: + binning
+  // none: log1p(normalize_total(counts, 1e4)); bin: + binning. Steps the store's manifest says
+  // were done at ingest are not repeated (pretrain_value_transform).
+  std::string preprocess_mode = "none";
   int64_t n_bins = 51;             // --n-bins (bin mode)
   double valid_ratio = 0.1;        // --valid-ratio when no validation store is given
   int64_t max_steps = -1;          // stop after this many optimiser steps (smoke runs, tests)
@@ -71,6 +74,14 @@ struct PretrainResult {
   int64_t steps = 0;
   nlohmann::json last_validation;  // EvalAccumulator::result() of the last epoch
 };
+
+// The transform pretraining applies to a cell's values read from `store`: log1p(normalize_total(x,
+// 1e4)), then scGPT's binning keyed by (seed, epoch, cell) with preprocess_mode "bin"; steps the
+// store declares done at ingest (manifest "values") are skipped, so the result is the same (to
+// float rounding) for a raw store and one ingested with --normalize-total 1e4 --log1p. A binned
+// store is used as binned and needs preprocess_mode "bin" with the same n_bins. Throws
+// scfm::Error naming the store and the manifest field for a store whose values cannot give it.
+data::ValueTransform pretrain_value_transform(const PretrainOptions& options, const store::CellStore& store);
 
 // Trains `model` in place. `valid` may be null: then a seeded `valid_ratio` split of `train`
 // validates. `dist` may be null (one process).
