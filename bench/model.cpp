@@ -30,6 +30,8 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/optim/adam.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +45,7 @@
 #include "scfm/runtime/allocator.h"
 #include "scfm/runtime/blas.h"
 #include "scfm/runtime/threads.h"
+#include "scfm/train/adam.h"
 
 using namespace scfm::model::scbench;
 
@@ -165,17 +168,19 @@ int main(int argc, char** argv) {
       auto one_step = [&] {
         adam.zero_grad();
         loss_of(model->forward(src, values, pad)).backward();
-        adam.step();
+        scfm::train::adam_step(adam);  // as scfm pretrain steps
       };
       const Timing step = time_ms(a.reps, one_step);
       if (const char* trace = std::getenv("SCFM_BENCH_TRACE")) {  // one more step, as a chrome://tracing file
         torch::autograd::profiler::RecordProfile guard(std::string(trace) + "." + structure + ".json");
         one_step();
       }
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);  // peak resident set so far (this process runs one structure in bench/pretrain.sh)
       std::printf("{\"structure\": \"%s\", \"train_step_ms\": %.2f, \"train_step_median_ms\": %.2f, \"threads\": %d, "
-                  "\"batch\": %lld, \"tokens\": %lld, \"blas_core\": \"%s\"}\n",
+                  "\"batch\": %lld, \"tokens\": %lld, \"blas_core\": \"%s\", \"peak_rss_mb\": %.0f}\n",
                   structure.c_str(), step.min_ms, step.median_ms, a.threads, static_cast<long long>(B),
-                  static_cast<long long>(T), core.c_str());
+                  static_cast<long long>(T), core.c_str(), ru.ru_maxrss / 1024.0);
       std::fflush(stdout);
       continue;
     }

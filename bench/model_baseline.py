@@ -16,6 +16,7 @@ the same JSON lines. Two adapters, needed to run the released code on a CPU at a
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 
@@ -124,7 +125,8 @@ def main():
             ts = time_ms(a.reps, train_step)
             print(json.dumps({"structure": structure, "train_step_ms": round(ts[0], 2),
                               "train_step_median_ms": round(ts[1], 2), "threads": a.threads, "batch": B, "tokens": T,
-                              "blas_core": blas_core}), flush=True)
+                              "blas_core": blas_core,
+                              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}), flush=True)
             continue
 
         model.eval()

@@ -12,8 +12,8 @@
 # settings scfm's own main() applies (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_: large activations
 # reused instead of mapped and faulted in again each step; docs/bench_model.md); "at its best" is
 # the faster of the two for each structure (the second helps small batches and hurts at batch 32).
-# The transformer's arithmetic is put against this machine's float32 peak (cores x GHz x 32 flop per
-# cycle, AVX2 FMA) and against a measured 2048^3 sgemm.
+# The transformer's arithmetic is put against this machine's float32 peak (cores x GHz x 64 flop per
+# cycle with AVX-512, 32 with AVX2 only) and against a 2048^3 sgemm measured with the same core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -64,13 +64,15 @@ load = lambda f: {r["structure"]: r for r in map(json.loads, open(f"{out}/{f}"))
 s, p, q = load("scfm.jsonl"), load("torch.jsonl"), load("torch_best.jsonl")
 sgemm = float(open(f"{out}/sgemm.txt").read())
 mhz = max(float(l.split(":")[1]) for l in open("/proc/cpuinfo") if l.startswith("cpu MHz"))
-peak = threads * mhz / 1e3 * 32  # AVX2: 2 FMA units x 8 floats x 2 flop per cycle
+avx512 = any(" avx512f" in l for l in open("/proc/cpuinfo") if l.startswith("flags"))
+per_cycle = 64 if avx512 else 32  # 2 FMA units x (16 | 8) floats x 2 flop
+peak = threads * mhz / 1e3 * per_cycle
 r0 = next(iter(s.values()))
 print(f"\nthreads {threads}, batch {r0['batch']}, OpenBLAS core {r0['blas_core']}; fastest of the timed steps "
-      f"(median in brackets); float32 peak {peak:.0f} GFLOP/s ({threads} cores x {mhz/1e3:.2f} GHz x 32), "
+      f"(median in brackets); float32 peak {peak:.0f} GFLOP/s ({threads} cores x {mhz/1e3:.2f} GHz x {per_cycle}), "
       f"sgemm 2048^3 measured {sgemm:.0f} GFLOP/s")
-print("| structure | tokens | scfm ms/step | scfm cells/s | PyTorch ms/step | cells/s | ratio | PyTorch at its best ms/step | cells/s | ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| structure | tokens | scfm ms/step | scfm cells/s | PyTorch ms/step | cells/s | ratio | PyTorch at its best ms/step | cells/s | ratio | peak RSS MB scfm / PyTorch |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 best = {}
 for k, a in s.items():
     b = p[k]
@@ -79,7 +81,8 @@ for k, a in s.items():
     cps = lambda r: r["batch"] / r["train_step_ms"] * 1e3
     print(f"| {k} | {a['tokens']} | {a['train_step_ms']:.0f} ({a['train_step_median_ms']:.0f}) | {cps(a):.2f} "
           f"| {b['train_step_ms']:.0f} ({b['train_step_median_ms']:.0f}) | {cps(b):.2f} | {b['train_step_ms'] / a['train_step_ms']:.2f}x "
-          f"| {c['train_step_ms']:.0f} ({how}) | {cps(c):.2f} | {c['train_step_ms'] / a['train_step_ms']:.2f}x |")
+          f"| {c['train_step_ms']:.0f} ({how}) | {cps(c):.2f} | {c['train_step_ms'] / a['train_step_ms']:.2f}x "
+          f"| {a['peak_rss_mb']} / {b['peak_rss_mb']} |")
 if "transformer" in s:
     gflop = 13.3  # per cell, forward + backward at this size (the issue's figure)
     for name, r in (("scfm", s["transformer"]), ("PyTorch", p["transformer"]), ("PyTorch at its best", best["transformer"])):

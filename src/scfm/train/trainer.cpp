@@ -26,6 +26,7 @@
 #include "scfm/model/checkpoint.h"
 #include "scfm/pp/binning.h"
 #include "scfm/store/reader.h"
+#include "scfm/train/adam.h"
 #include "scfm/train/distributed.h"
 #include "scfm/train/objective.h"
 #include "scfm/util/atomic_file.h"
@@ -141,13 +142,6 @@ int64_t meta(const model::StateDict& sd, const std::string& key, const std::stri
   return t->item<int64_t>();
 }
 
-// LibTorch keys an optimiser's per-parameter state by the parameter's TensorImpl: as a string in
-// 1.x, as the pointer itself in 2.x (one shim, here).
-#if TORCH_VERSION_MAJOR >= 2
-void* state_key(const at::Tensor& p) { return p.unsafeGetTensorImpl(); }
-#else
-std::string state_key(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
-#endif
 
 struct Position {
   int64_t epoch = 1;  // 1-based, as scBenchmark
@@ -161,7 +155,7 @@ void save_train_state(const std::string& path, torch::nn::Module& m, torch::opti
   for (auto& [k, v] : model::module_state(m)) sd.emplace_back("model." + k, v);
   auto params = m.named_parameters();
   for (auto& p : params) {
-    auto it = opt.state().find(state_key(p.value()));
+    auto it = opt.state().find(adam_state_key(p.value()));
     if (it == opt.state().end()) continue;
     auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
     sd.emplace_back("optim." + p.key() + ".exp_avg", s.exp_avg());
@@ -188,7 +182,7 @@ Position load_train_state(const std::string& path, torch::nn::Module& m, torch::
     state->step(s->item<int64_t>());
     state->exp_avg(a->to(p.value().device()).clone());
     state->exp_avg_sq(b->to(p.value().device()).clone());
-    opt.state()[state_key(p.value())] = std::move(state);
+    opt.state()[adam_state_key(p.value())] = std::move(state);
   }
   Position pos;
   pos.epoch = meta(sd, "epoch", path);
@@ -392,7 +386,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
         for (auto& g : grads) g.mul_(world);  // a sum: each rank's loss is already its share
       }
       if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module.parameters(), o.grad_clip);
-      optimizer.step();
+      adam_step(optimizer);  // Adam::step in one pass per parameter
       ++pos.step;
       ++pos.batch;
       cells_seen += b->genes.size(0) * world;

@@ -24,7 +24,9 @@ Linear1DLayerImpl::Linear1DLayerImpl(int64_t channels, int64_t in_length, int64_
 // the copy, met a LibTorch 1.13 batch-norm backward that read uninitialised memory when the
 // incoming gradient was strided.)
 at::Tensor Linear1DLayerImpl::forward(const at::Tensor& x) {
-  at::Tensor h = linear_channel->forward(x);  // B x L x E
+  // contiguous: the previous block hands over a transposed view, and linear on a strided 3-D
+  // input is again a bmm with the weight expanded over the batch
+  at::Tensor h = linear_channel->forward(x.contiguous());  // B x L x E
   const int64_t B = h.size(0), L = h.size(1), E = h.size(2), out = linear_seq->weight.size(0);
   at::Tensor z = at::addmm(linear_seq->bias.unsqueeze(1), linear_seq->weight, h.transpose(0, 1).reshape({L, B * E}));
   return bn->forward(z.view({out, B, E}).permute({1, 2, 0}).contiguous()).transpose(1, 2);  // B x L' x E

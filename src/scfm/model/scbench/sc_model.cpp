@@ -144,7 +144,9 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
   } else {
     out.cell_emb = h;
   }
-  out.mvc_output = gene2query->forward(gene_emb.detach()).bmm(out.cell_emb.unsqueeze(2)).squeeze(2);
+  // the original's query.bmm(cell_emb.unsqueeze(2)).squeeze(2), as a product and a sum over E:
+  // a B x (T x E) by (E x 1) bmm is a GEMM with one column, slow in BLAS and three times so in training
+  out.mvc_output = (gene2query->forward(gene_emb.detach()) * out.cell_emb.unsqueeze(1)).sum(2);
   if (!out.mlm_output.defined()) out.mlm_output = out.mvc_output.detach();
   return out;
 }
