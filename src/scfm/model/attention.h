@@ -33,6 +33,10 @@ at::Tensor self_attention_inference(const at::Tensor& qkv, int64_t num_heads, co
 // B x H x T x D.
 at::Tensor self_attention_training(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    const at::Tensor& key_padding_mask, double dropout_p);
+// The same on the packed in-projection (qkv B x T x 3E, as self_attention_inference takes it);
+// returns B x T x E, the heads concatenated. What SelfAttention trains with on the CPU.
+at::Tensor self_attention_training_packed(const at::Tensor& qkv, int64_t num_heads, const at::Tensor& key_padding_mask,
+                                          double dropout_p);
 
 struct SelfAttentionImpl : torch::nn::Module {
   // Throws scfm::Error unless embed_dim is a positive multiple of num_heads.
