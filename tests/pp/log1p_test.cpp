@@ -61,5 +61,19 @@ TEST(Log1p, OutOfRangeValuesTakeTheScalarPath) {
   EXPECT_TRUE(std::isnan(v[4]));
 }
 
+TEST(Log1pNormalizeCell, KnownValuesAndAnEmptyCell) {
+  std::vector<float> v{1.0f, 3.0f, 0.0f};
+  log1p_normalize_cell(v.data(), v.size());  // total 4: 1e4 / 4 per count
+  EXPECT_EQ(v[0], static_cast<float>(std::log1p(2500.0)));
+  EXPECT_EQ(v[1], static_cast<float>(std::log1p(7500.0)));
+  EXPECT_EQ(v[2], 0.0f);
+  std::vector<float> z{0.0f, 0.0f};
+  log1p_normalize_cell(z.data(), z.size(), 100.0);
+  EXPECT_EQ(z, (std::vector<float>{0.0f, 0.0f}));
+  std::vector<float> t{2.0f, 2.0f};
+  log1p_normalize_cell(t.data(), t.size(), 100.0);  // another target
+  EXPECT_EQ(t[0], static_cast<float>(std::log1p(50.0)));
+}
+
 }  // namespace
 }  // namespace scfm::pp

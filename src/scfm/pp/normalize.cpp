@@ -80,4 +80,11 @@ void log1p(float* values, size_t n) {
 
 void log1p(io::CsrMatrix& m) { log1p(m.data.data(), m.data.size()); }
 
+void log1p_normalize_cell(float* values, size_t n, double target) {
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += values[i];
+  if (total <= 0) return;
+  for (size_t i = 0; i < n; ++i) values[i] = static_cast<float>(std::log1p(static_cast<double>(values[i]) * target / total));
+}
+
 }  // namespace scfm::pp

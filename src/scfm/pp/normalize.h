@@ -26,4 +26,8 @@ double normalize_total(io::CsrMatrix& m, const NormalizeTotalOptions& options = 
 void log1p(io::CsrMatrix& m);
 void log1p(float* values, size_t n);
 
+// One cell's values in place: log1p(x * target / total) with the total and the product in double
+// (what pretraining and `scfm embed` feed the models); a cell whose total is 0 is left as it is.
+void log1p_normalize_cell(float* values, size_t n, double target = 1e4);
+
 }  // namespace scfm::pp

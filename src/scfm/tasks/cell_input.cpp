@@ -8,6 +8,7 @@
 #include "scfm/data/random.h"
 #include "scfm/io/vocab.h"
 #include "scfm/pp/binning.h"
+#include "scfm/pp/normalize.h"
 
 namespace scfm::tasks {
 namespace {
@@ -73,10 +74,10 @@ CellTokens CellInput::tokens(const io::CsrMatrix& block, const std::vector<int64
       pp::BinnedMatrix bins = pp::binning(row, bo, cell);
       for (size_t k = 0; k < t.size(); ++k) t[k].value = static_cast<float>(bins.bins[k]);
     } else {
-      double total = 0;
-      for (auto& x : t) total += x.value;
-      if (total > 0)
-        for (auto& x : t) x.value = static_cast<float>(std::log1p(x.value * 1e4 / total));
+      std::vector<float> v(t.size());
+      for (size_t k = 0; k < t.size(); ++k) v[k] = t[k].value;
+      pp::log1p_normalize_cell(v.data(), v.size());
+      for (size_t k = 0; k < t.size(); ++k) t[k].value = v[k];
     }
     if (t.size() > keep) {
       if (sample_) {

@@ -25,6 +25,7 @@
 #include "scfm/io/vocab.h"
 #include "scfm/model/checkpoint.h"
 #include "scfm/pp/binning.h"
+#include "scfm/pp/normalize.h"
 #include "scfm/store/reader.h"
 #include "scfm/train/adam.h"
 #include "scfm/train/distributed.h"
@@ -92,12 +93,7 @@ data::ValueTransform make_transform(const PretrainOptions& o, const store::Store
                 "; pretraining takes log1p(normalize_total(x, 1e4)) and cannot undo a log1p of other totals; ingest with "
                 "--normalize-total 1e4 --log1p, or without either");
   return [bin, n_bins, seed, normalised_log](const data::CellInput& cell, int64_t epoch, std::vector<float>& v) {
-    if (!normalised_log) {
-      double total = 0;
-      for (float x : v) total += x;
-      if (total > 0)
-        for (float& x : v) x = static_cast<float>(std::log1p(static_cast<double>(x) * 1e4 / total));
-    }
+    if (!normalised_log) pp::log1p_normalize_cell(v.data(), v.size());
     if (!bin) return;
     io::CsrMatrix row;
     row.n_rows = 1;
