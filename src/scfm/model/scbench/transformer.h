@@ -14,7 +14,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
-#include "scfm/model/attention.h"
+#include "scfm/model/encoder_layer.h"
 #include "scfm/model/scbench/backbone.h"
 
 namespace scfm::model::scbench {
@@ -31,18 +31,8 @@ struct TransformerOptions {
   TORCH_ARG(int64_t, num_layers) = 1;
 };
 
-// SelfAttention (nn.MultiheadAttention as self-attention): model/attention.h, shared with scGPT.
-
-struct TransformerLayerImpl : torch::nn::Module {
-  explicit TransformerLayerImpl(const TransformerOptions& options);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
-
-  TransformerOptions options;
-  SelfAttention self_attn{nullptr};
-  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-};
-TORCH_MODULE(TransformerLayer);
+// The layer is model::EncoderLayer (model/encoder_layer.h, shared with scGPT).
+model::EncoderLayerOptions layer_options(const TransformerOptions& options);
 
 class TransformerEncoderImpl : public BackboneImpl {
  public:
@@ -52,7 +42,7 @@ class TransformerEncoderImpl : public BackboneImpl {
 
   TransformerOptions options;
   torch::nn::ModuleList layers;
-  std::vector<TransformerLayer> layer_list;
+  std::vector<model::EncoderLayer> layer_list;
 };
 TORCH_MODULE(TransformerEncoder);
 

@@ -1,13 +1,5 @@
 #include "scfm/model/scgpt/encoder_layer.h"
 
-#include "scfm/model/dropout.h"
-#include <ATen/ops/gelu.h>
-#include <ATen/ops/linear.h>
-#include <ATen/ops/relu.h>
-#include <torch/utils.h>
-#include <torch/version.h>
-
-
 #include "scfm/util/error.h"
 
 namespace scfm::model::scgpt {
@@ -21,43 +13,27 @@ std::string shape_string(const at::Tensor& t) {
 }
 
 
-EncoderLayerImpl::EncoderLayerImpl(const EncoderLayerOptions& o) : options(o) {
+model::EncoderLayerOptions layer_options(const EncoderLayerOptions& o) {
   if (o.activation != "relu" && o.activation != "gelu")
     throw Error("scGPT encoder layer: activation should be relu or gelu, not " + o.activation);
   if (o.norm_scheme != "post" && o.norm_scheme != "pre")
     throw Error("scGPT encoder layer: norm_scheme should be pre or post, not " + o.norm_scheme);
-  self_attn = register_module("self_attn", SelfAttention(o.d_model, o.nhead, o.dropout));
-  linear1 = register_module("linear1", nn::Linear(o.d_model, o.dim_feedforward));
-  linear2 = register_module("linear2", nn::Linear(o.dim_feedforward, o.d_model));
-  norm1 = register_module("norm1", nn::LayerNorm(nn::LayerNormOptions({o.d_model}).eps(o.layer_norm_eps)));
-  norm2 = register_module("norm2", nn::LayerNorm(nn::LayerNormOptions({o.d_model}).eps(o.layer_norm_eps)));
-}
-
-at::Tensor EncoderLayerImpl::forward(const at::Tensor& input, const at::Tensor& key_padding_mask) {
-  const bool train = is_training();
-  const double p = options.dropout;
-  auto ff = [&](const at::Tensor& x) {
-    at::Tensor h = linear1(x);
-    h = options.activation == "gelu" ? at::gelu(h) : at::relu(h);
-    return model::dropout(linear2(model::dropout(h, p, train)), p, train);
-  };
-  at::Tensor x = input;
-  if (options.norm_scheme == "pre") {
-    x = norm1(x);
-    x = x + model::dropout(self_attn(x, key_padding_mask), p, train);
-    x = norm2(x);
-    x = x + ff(x);
-  } else {
-    x = norm1(x + model::dropout(self_attn(x, key_padding_mask), p, train));
-    x = norm2(x + ff(x));
-  }
-  return x;
+  model::EncoderLayerOptions m;
+  m.d_model = o.d_model;
+  m.nhead = o.nhead;
+  m.dim_feedforward = o.dim_feedforward;
+  m.dropout = o.dropout;
+  m.gelu = o.activation == "gelu";
+  m.layer_norm_eps = o.layer_norm_eps;
+  m.norm = o.norm_scheme == "pre" ? model::NormScheme::kScGptPre : model::NormScheme::kPost;
+  return m;
 }
 
 TransformerEncoderImpl::TransformerEncoderImpl(const EncoderLayerOptions& o, int64_t n) {
   layers = register_module("layers", nn::ModuleList());
+  const model::EncoderLayerOptions lo = layer_options(o);
   for (int64_t i = 0; i < n; ++i) {
-    stack.push_back(EncoderLayer(o));
+    stack.push_back(model::EncoderLayer(lo));
     layers->push_back(stack.back());
   }
 }

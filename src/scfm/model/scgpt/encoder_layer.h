@@ -18,7 +18,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
-#include "scfm/model/attention.h"
+#include "scfm/model/encoder_layer.h"
 
 #include <string>
 #include <vector>
@@ -27,8 +27,6 @@ namespace scfm::model::scgpt {
 
 // "(2, 17, 32)": a tensor's shape the way scGPT's messages print it.
 std::string shape_string(const at::Tensor& t);
-
-// SelfAttention: model/attention.h (shared with scBenchmark's transformer).
 
 struct EncoderLayerOptions {
   int64_t d_model = 512;
@@ -40,16 +38,9 @@ struct EncoderLayerOptions {
   std::string norm_scheme = "post";  // "post" (PyTorch) | "pre" (scGPT's flash layer)
 };
 
-struct EncoderLayerImpl : torch::nn::Module {
-  explicit EncoderLayerImpl(const EncoderLayerOptions& options);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
-
-  EncoderLayerOptions options;
-  SelfAttention self_attn{nullptr};
-  torch::nn::Linear linear1{nullptr}, linear2{nullptr};
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-};
-TORCH_MODULE(EncoderLayer);
+// The layer itself is model::EncoderLayer (model/encoder_layer.h, shared with scBenchmark's
+// transformer); these options map onto it (activation and norm_scheme checked there).
+model::EncoderLayerOptions layer_options(const EncoderLayerOptions& options);
 
 // nn.TransformerEncoder(layer, num_layers): `layers.{i}` only.
 struct TransformerEncoderImpl : torch::nn::Module {
@@ -58,7 +49,7 @@ struct TransformerEncoderImpl : torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
 
   torch::nn::ModuleList layers{nullptr};
-  std::vector<EncoderLayer> stack;
+  std::vector<model::EncoderLayer> stack;
 };
 TORCH_MODULE(TransformerEncoder);
 
