@@ -39,6 +39,13 @@ std::string pretrain_cmd(const std::string& out, const std::string& extra) {
          "--dropout 0 --train-maxseq 64 --warmup-iters 5 --lr 1e-3 --log-interval 2 --use-mvc --loader-threads 1 " + extra;
 }
 
+// The same command with dropout 0.2: dropout masks are keyed by (seed, step, cell), so runs that
+// split the same global batch differently must still agree (model/dropout.h).
+std::string with_dropout(std::string cmd) {
+  const std::string from = "--dropout 0 ";
+  return cmd.replace(cmd.find(from), from.size(), "--dropout 0.2 ");
+}
+
 // max |a - b| over the model.* tensors of two train_state.pt files, by python3-torch. With
 // key_bias false, the key third of attention in_proj_bias is left out: its gradient is exactly
 // zero in exact arithmetic (softmax ignores a shift shared by all keys), so what it receives is
@@ -90,22 +97,23 @@ TEST(CliPretrain, KilledRunResumesToTheSameWeights) {
 
 TEST(CliPretrain, LaunchTwoProcessesMatchesOneProcess) {
   test::TempDir one, two;
-  auto r1 = test::run_command(pretrain_cmd(one.path(), "--epochs 2 --max-steps 4"));
+  auto r1 = test::run_command(with_dropout(pretrain_cmd(one.path(), "--epochs 2 --max-steps 4")));
   ASSERT_EQ(r1.exit_code, 0) << r1.output;
   const int port = 22000 + getpid() % 20000;
   auto r2 = test::run_command(test::scfm_binary() + " launch --nproc 2 --master-port " + std::to_string(port) + " -- " +
-                              pretrain_cmd(two.path(), "--epochs 2 --max-steps 4"));
+                              with_dropout(pretrain_cmd(two.path(), "--epochs 2 --max-steps 4")));
   ASSERT_EQ(r2.exit_code, 0) << r2.output;
   EXPECT_LT(weight_diff(one.path(), two.path(), /*key_bias=*/false), 1e-5);
   EXPECT_LE(weight_diff(one.path(), two.path()), 4 * 1e-3 * 1.01);  // the key bias: at most 4 Adam steps of lr
 }
 
 TEST(CliPretrain, GradientAccumulationMatchesTheBigBatch) {
-  // 2 micro-batches of 8 cells per step == one step on the 16 cells (same cells, same masks).
+  // 2 micro-batches of 8 cells per step == one step on the 16 cells (same cells, same masks,
+  // same dropout masks).
   test::TempDir big, accu;
-  auto r1 = test::run_command(pretrain_cmd(big.path(), "--epochs 2 --max-steps 4"));
+  auto r1 = test::run_command(with_dropout(pretrain_cmd(big.path(), "--epochs 2 --max-steps 4")));
   ASSERT_EQ(r1.exit_code, 0) << r1.output;
-  std::string cmd = pretrain_cmd(accu.path(), "--epochs 2 --max-steps 4");
+  std::string cmd = with_dropout(pretrain_cmd(accu.path(), "--epochs 2 --max-steps 4"));
   const std::string from = "--batch-size 16";
   cmd.replace(cmd.find(from), from.size(), "--batch-size 8 --grad-accu-steps 2");
   auto r2 = test::run_command(cmd);
@@ -114,7 +122,7 @@ TEST(CliPretrain, GradientAccumulationMatchesTheBigBatch) {
   EXPECT_LE(weight_diff(big.path(), accu.path()), 4 * 1e-3 * 1.01);  // the key bias: at most 4 Adam steps of lr
   // and it is really accumulating: without it, 4 steps of 8 cells end elsewhere
   test::TempDir small;
-  std::string cmd3 = pretrain_cmd(small.path(), "--epochs 2 --max-steps 4");
+  std::string cmd3 = with_dropout(pretrain_cmd(small.path(), "--epochs 2 --max-steps 4"));
   cmd3.replace(cmd3.find(from), from.size(), "--batch-size 8");
   ASSERT_EQ(test::run_command(cmd3).exit_code, 0);
   EXPECT_GT(weight_diff(big.path(), small.path(), false), 1e-4);

@@ -16,6 +16,7 @@
 #include <torch/utils.h>
 
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include "scfm/model/attention.h"
@@ -27,12 +28,32 @@ namespace {
 
 double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
-// the keep mask scaled by 1 / (1 - p), as model::dropout_keeps says, for indices offset.. of a shape
+// the keep mask scaled by 1 / (1 - p) of a B x ... tensor, as model::dropout says: row b is key b
+// (no DropoutKeys), element i of the row by dropout_keeps(dropout_row_seed(seed, b), i, p)
 at::Tensor keyed_mask(uint64_t seed, at::IntArrayRef shape, double p) {
   at::Tensor m = at::empty(shape, at::kFloat);
   float* d = m.data_ptr<float>();
-  for (int64_t i = 0; i < m.numel(); ++i)
-    d[i] = model::dropout_keeps(seed, static_cast<uint64_t>(i), p) ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+  const int64_t rows = shape[0], row = m.numel() / rows;
+  for (int64_t b = 0; b < rows; ++b)
+    for (int64_t i = 0; i < row; ++i)
+      d[b * row + i] = model::dropout_keeps(model::dropout_row_seed(seed, b), static_cast<uint64_t>(i), p)
+                           ? static_cast<float>(1.0 / (1.0 - p))
+                           : 0.0f;
+  return m;
+}
+
+// the attention's mask, B x H x T x T: query i, key j of head h in row b
+at::Tensor attention_mask(uint64_t seed, int64_t B, int64_t H, int64_t T, double p, const std::vector<int64_t>& keys) {
+  at::Tensor m = at::empty({B, H, T, T}, at::kFloat);
+  auto a = m.accessor<float, 4>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i)
+        for (int64_t j = 0; j < T; ++j)
+          a[b][h][i][j] = model::dropout_keeps(model::dropout_row_seed(seed, keys[b]),
+                                               ((static_cast<uint64_t>(h) << 20) + i) << 20 | static_cast<uint64_t>(j), p)
+                              ? static_cast<float>(1.0 / (1.0 - p))
+                              : 0.0f;
   return m;
 }
 
@@ -107,7 +128,7 @@ TEST(AttentionTraining, MatchesTheUnfusedFormulation) {
     at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(D));
     scores = scores.masked_fill(pad.view({B, 1, 1, T}), -std::numeric_limits<float>::infinity());
     at::Tensor prob = at::softmax(scores, -1);
-    if (p > 0) prob = prob * keyed_mask(seed, {B, H, T, T}, p);
+    if (p > 0) prob = prob * attention_mask(seed, B, H, T, p, {0, 1, 2});
     at::Tensor ref = at::matmul(prob, v);
     auto gr = torch::autograd::grad({(ref * w).sum()}, {q, k, v});
 
@@ -131,4 +152,37 @@ TEST(AttentionTraining, SameResultForOneAndTwoThreads) {
   at::Tensor b = model::self_attention_training(q, k, v, at::Tensor(), 0.1);
   at::set_num_threads(threads);
   EXPECT_TRUE(at::equal(a, b));
+}
+
+// Under DropoutKeys a cell's dropout mask depends on (step seed, call, cell), not on the batch it
+// is in: cell 7 in a batch of three (padded to 40 tokens) and alone (its own 25 tokens) gets the
+// same attention output and the same dropped elements.
+TEST(AttentionTraining, UnderDropoutKeysACellsMaskIgnoresItsBatch) {
+  const int64_t H = 2, D = 4, E = H * D;
+  at::manual_seed(4);
+  at::Tensor qkv3 = at::randn({3, 40, 3 * E});
+  at::Tensor pad3 = at::zeros({3, 40}, at::kBool);
+  pad3[1].narrow(0, 25, 15).fill_(true);  // row 1 is cell 7: 25 tokens
+  at::Tensor x3 = at::rand({3, 40, E}) + 0.5;
+  at::Tensor out3, y3, out1, y1;
+  {
+    model::DropoutKeys keys(1234, at::tensor(std::vector<int64_t>{5, 7, 9}));
+    out3 = model::self_attention_training_packed(qkv3, H, pad3, 0.3);
+    y3 = model::dropout(x3, 0.3, true);
+  }
+  {
+    model::DropoutKeys keys(1234, at::tensor(std::vector<int64_t>{7}));
+    out1 = model::self_attention_training_packed(qkv3[1].narrow(0, 0, 25).unsqueeze(0), H, at::Tensor(), 0.3);
+    y1 = model::dropout(x3[1].narrow(0, 0, 25).unsqueeze(0), 0.3, true);
+  }
+  EXPECT_LT(max_abs(out3[1].narrow(0, 0, 25), out1[0]), 1e-5);
+  EXPECT_TRUE(at::equal(y3[1].narrow(0, 0, 25), y1[0]));
+  // another cell key, another mask
+  at::Tensor y_other;
+  {
+    model::DropoutKeys keys(1234, at::tensor(std::vector<int64_t>{8}));
+    (void)model::self_attention_training_packed(qkv3[1].narrow(0, 0, 25).unsqueeze(0), H, at::Tensor(), 0.3);
+    y_other = model::dropout(x3[1].narrow(0, 0, 25).unsqueeze(0), 0.3, true);
+  }
+  EXPECT_FALSE(at::equal(y_other[0], y1[0]));
 }

@@ -47,12 +47,15 @@ struct AttentionTraining : torch::autograd::Function<AttentionTraining> {
   // (0 / -inf). Returns B x T x E.
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& qkv, const at::Tensor& bias,
                             int64_t H, double p) {
+    const int64_t B = qkv.size(0), T = qkv.size(1), E = qkv.size(2) / 3, D = E / H;
     const uint64_t seed = p > 0 ? draw_dropout_seed() : 0;
+    const at::Tensor keys = dropout_cell_keys(B);
     ctx->saved_data["seed"] = static_cast<int64_t>(seed);
     ctx->saved_data["p"] = p;
     ctx->saved_data["H"] = H;
+    ctx->saved_data["keys"] = keys;
     ctx->save_for_backward({qkv, bias});
-    const int64_t B = qkv.size(0), T = qkv.size(1), E = qkv.size(2) / 3, D = E / H;
+    const int64_t* key = keys.data_ptr<int64_t>();
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
     at::Tensor out = at::empty({B, T, E}, qkv.options());
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
@@ -62,7 +65,7 @@ struct AttentionTraining : torch::autograd::Function<AttentionTraining> {
         const at::Tensor cell = qkv[b];
         scores(head(cell, 0, h, E, D), head(cell, 1, h, E, D), bias, b, scale, s);
         at::_softmax_out(prob, s, 1, false);
-        if (p > 0) apply_keyed_dropout(prob.data_ptr<float>(), T * T, seed, static_cast<uint64_t>(bh * T * T), p);
+        if (p > 0) drop(prob, seed, key[b], h, p);
         at::Tensor o = out[b].narrow(1, h * D, D);
         at::mm_out(o, prob, head(cell, 2, h, E, D));
       }
@@ -77,6 +80,8 @@ struct AttentionTraining : torch::autograd::Function<AttentionTraining> {
     const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
     const double p = ctx->saved_data["p"].toDouble();
     const int64_t H = ctx->saved_data["H"].toInt();
+    const at::Tensor keys = ctx->saved_data["keys"].toTensor();
+    const int64_t* key = keys.data_ptr<int64_t>();
     const at::Tensor dout = grads[0].contiguous();
     const int64_t B = qkv.size(0), T = qkv.size(1), E = qkv.size(2) / 3, D = E / H;
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
@@ -86,7 +91,6 @@ struct AttentionTraining : torch::autograd::Function<AttentionTraining> {
       at::Tensor g = at::empty({T, T}, qkv.options());
       for (int64_t bh = begin; bh < end; ++bh) {
         const int64_t b = bh / H, h = bh % H;
-        const uint64_t offset = static_cast<uint64_t>(bh * T * T);
         const at::Tensor cell = qkv[b], dcell = dqkv[b];
         const at::Tensor qb = head(cell, 0, h, E, D), kb = head(cell, 1, h, E, D), vb = head(cell, 2, h, E, D);
         const at::Tensor gb = dout[b].narrow(1, h * D, D);
@@ -94,12 +98,12 @@ struct AttentionTraining : torch::autograd::Function<AttentionTraining> {
         at::_softmax_out(prob, s, 1, false);
         // s <- the dropped probabilities; dv = dropped^T dout
         s.copy_(prob);
-        if (p > 0) apply_keyed_dropout(s.data_ptr<float>(), T * T, seed, offset, p);
+        if (p > 0) drop(s, seed, key[b], h, p);
         at::Tensor dvb = head(dcell, 2, h, E, D);
         at::mm_out(dvb, s.t(), gb);
         // g <- d(dropped) = dout v^T, then d(prob) through the same mask
         at::mm_out(g, gb, vb.t());
-        if (p > 0) apply_keyed_dropout(g.data_ptr<float>(), T * T, seed, offset, p);
+        if (p > 0) drop(g, seed, key[b], h, p);
         // s <- d(scores) = prob * (g - rowsum(prob * g))
         at::_softmax_backward_data_out(s, g, prob, 1, at::kFloat);
         at::Tensor dqb = head(dcell, 0, h, E, D), dkb = head(dcell, 1, h, E, D);
@@ -108,6 +112,16 @@ struct AttentionTraining : torch::autograd::Function<AttentionTraining> {
       }
     });
     return {dqkv, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+
+  // Dropout on one (cell, head)'s T x T block: element (i, j) is index (h * 2^20 + i) * 2^20 + j
+  // of the cell's row seed, so the mask of a query-key pair does not depend on the padded length.
+  static void drop(at::Tensor& m, uint64_t seed, int64_t cell_key, int64_t h, double p) {
+    const int64_t T = m.size(0);
+    const uint64_t rs = dropout_row_seed(seed, cell_key);
+    float* d = m.data_ptr<float>();
+    for (int64_t i = 0; i < T; ++i)
+      apply_keyed_dropout(d + i * T, T, rs, ((static_cast<uint64_t>(h) << 20) + static_cast<uint64_t>(i)) << 20, p);
   }
 
   // head h of part (0 q, 1 k, 2 v) of one cell's T x 3E projection: T x D, row stride 3E

@@ -28,9 +28,10 @@ at::Tensor self_attention_inference(const at::Tensor& qkv, int64_t num_heads, co
 
 // Scaled dot-product self-attention with autograd, for training on the CPU (LibTorch 1.x):
 // q, k, v B x H x T x D; key_padding_mask B x T bool (true = ignore) or undefined; dropout on
-// the probabilities with model::dropout's keyed mask (element index (b * H + h) * T * T + i * T
-// + j). One (cell, head) at a time, nothing T x T kept for backward (it is recomputed). Returns
-// B x H x T x D.
+// the probabilities with model::dropout's keyed mask (query i, key j of head h in cell row b:
+// dropout_keeps(dropout_row_seed(call seed, key of b), (h * 2^20 + i) * 2^20 + j, p), so
+// independent of the padded length T < 2^20). One (cell, head) at a time, nothing T x T kept for
+// backward (it is recomputed). Returns B x H x T x D.
 at::Tensor self_attention_training(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    const at::Tensor& key_padding_mask, double dropout_p);
 // The same on the packed in-projection (qkv B x T x 3E, as self_attention_inference takes it);

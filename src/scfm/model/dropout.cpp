@@ -3,12 +3,16 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/dropout.h>
+#include <ATen/ops/arange.h>
 #include <ATen/ops/empty_like.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+
+#include "scfm/util/error.h"
+#include "scfm/util/splitmix.h"
 
 namespace scfm::model {
 namespace {
@@ -60,51 +64,92 @@ void masked_scale(const float* in, float* out, int64_t n, uint32_t k0, uint32_t 
   }
 }
 
-void keyed_dropout_into(const float* in, float* out, int64_t n, uint64_t seed, uint64_t offset, double p) {
-  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+// Rows of a B x ... tensor: row b's elements i kept as hash(row_seed(seed, keys[b]), i) says.
+void keyed_dropout_rows(const float* in, float* out, int64_t rows, int64_t row_size, uint64_t seed,
+                        const int64_t* keys, double p) {
   const uint32_t threshold = drop_threshold(p);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  at::parallel_for(0, n, 1 << 15, [&](int64_t b, int64_t e) {
-    masked_scale(in + b, out + b, e - b, k0, k1, offset + static_cast<uint64_t>(b), threshold, scale);
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, row_size));
+  at::parallel_for(0, rows, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const uint64_t rs = dropout_row_seed(seed, keys[b]);
+      masked_scale(in + b * row_size, out + b * row_size, row_size, static_cast<uint32_t>(rs),
+                   static_cast<uint32_t>(rs >> 32), 0, threshold, scale);
+    }
   });
 }
 
 struct KeyedDropout : torch::autograd::Function<KeyedDropout> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, double p) {
+    const int64_t rows = x.dim() == 0 ? 1 : x.size(0);
     const uint64_t seed = draw_dropout_seed();
+    const at::Tensor keys = dropout_cell_keys(rows);
     ctx->saved_data["seed"] = static_cast<int64_t>(seed);
     ctx->saved_data["p"] = p;
+    ctx->saved_data["keys"] = keys;
     at::Tensor in = x.contiguous();
     at::Tensor out = at::empty_like(in);
-    keyed_dropout_into(in.data_ptr<float>(), out.data_ptr<float>(), in.numel(), seed, 0, p);
+    const int64_t row_size = rows == 0 ? 0 : in.numel() / rows;
+    keyed_dropout_rows(in.data_ptr<float>(), out.data_ptr<float>(), rows, row_size, seed, keys.data_ptr<int64_t>(), p);
     return out;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
     const double p = ctx->saved_data["p"].toDouble();
+    const at::Tensor keys = ctx->saved_data["keys"].toTensor();
     at::Tensor g = grads[0].contiguous();
     at::Tensor out = at::empty_like(g);
-    keyed_dropout_into(g.data_ptr<float>(), out.data_ptr<float>(), g.numel(), seed, 0, p);
+    const int64_t rows = keys.numel(), row_size = rows == 0 ? 0 : g.numel() / rows;
+    keyed_dropout_rows(g.data_ptr<float>(), out.data_ptr<float>(), rows, row_size, seed, keys.data_ptr<int64_t>(), p);
     return {out, at::Tensor()};
   }
 };
 
+// The trainer's per-forward keys (DropoutKeys), per thread.
+struct KeyState {
+  bool active = false;
+  uint64_t seed = 0;
+  int64_t calls = 0;
+  at::Tensor cells;
+};
+thread_local KeyState key_state;
+
 }  // namespace
 
+DropoutKeys::DropoutKeys(uint64_t seed, const at::Tensor& cells) {
+  if (key_state.active) throw Error("DropoutKeys: already set on this thread");
+  key_state.active = true;
+  key_state.seed = seed;
+  key_state.calls = 0;
+  key_state.cells = cells.to(at::kCPU, at::kLong).contiguous();
+}
+
+DropoutKeys::~DropoutKeys() { key_state = KeyState(); }
+
 uint64_t draw_dropout_seed() {
+  if (key_state.active) return util::splitmix64(key_state.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(++key_state.calls));
   auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
   return gen.get<at::CPUGeneratorImpl>()->random64();
 }
 
-bool dropout_keeps(uint64_t seed, uint64_t index, double p) {
-  return keyed_hash(static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), index) >= drop_threshold(p);
+at::Tensor dropout_cell_keys(int64_t rows) {
+  if (key_state.active && key_state.cells.numel() == rows) return key_state.cells;
+  return at::arange(rows, at::kLong);
 }
 
-void apply_keyed_dropout(float* x, int64_t n, uint64_t seed, uint64_t offset, double p) {
-  masked_scale(x, x, n, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), offset, drop_threshold(p),
-               static_cast<float>(1.0 / (1.0 - p)));
+uint64_t dropout_row_seed(uint64_t call_seed, int64_t cell_key) {
+  return util::splitmix64(call_seed ^ util::splitmix64(static_cast<uint64_t>(cell_key) + 0x632BE59BD9B4E019ULL));
+}
+
+bool dropout_keeps(uint64_t row_seed, uint64_t index, double p) {
+  return keyed_hash(static_cast<uint32_t>(row_seed), static_cast<uint32_t>(row_seed >> 32), index) >= drop_threshold(p);
+}
+
+void apply_keyed_dropout(float* x, int64_t n, uint64_t row_seed, uint64_t offset, double p) {
+  masked_scale(x, x, n, static_cast<uint32_t>(row_seed), static_cast<uint32_t>(row_seed >> 32), offset,
+               drop_threshold(p), static_cast<float>(1.0 / (1.0 - p)));
 }
 
 at::Tensor dropout(const at::Tensor& x, double p, bool train) {

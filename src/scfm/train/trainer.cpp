@@ -24,6 +24,7 @@
 #include "scfm/io/sparse.h"
 #include "scfm/io/vocab.h"
 #include "scfm/model/checkpoint.h"
+#include "scfm/model/dropout.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/normalize.h"
 #include "scfm/store/reader.h"
@@ -32,6 +33,7 @@
 #include "scfm/train/objective.h"
 #include "scfm/util/atomic_file.h"
 #include "scfm/util/error.h"
+#include "scfm/util/splitmix.h"
 
 namespace scfm::train {
 namespace {
@@ -364,6 +366,10 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
         model::MlmOutputs out;
         {
           AutocastGuard autocast(o.amp);
+          // dropout masks keyed by (seed, step, cell): the same whatever the batch split, micro-batching
+          // or number of processes (model/dropout.h)
+          model::DropoutKeys keys(util::splitmix64(o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(pos.step)),
+                                  rows == rn ? b->cells : b->cells.narrow(0, r0, rn));
           out = model.forward(genes, masked_values, pad);
         }
         at::Tensor sse = masked_sse(out.mlm.to(at::kFloat), values, mask);
