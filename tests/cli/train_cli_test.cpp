@@ -67,10 +67,10 @@ double weight_diff(const std::string& a, const std::string& b, bool key_bias = t
 
 TEST(CliPretrain, KilledRunResumesToTheSameWeights) {
   test::TempDir full, killed;
-  auto r = test::run_command(pretrain_cmd(full.path(), "--epochs 2"));
+  auto r = test::run_command(with_dropout(pretrain_cmd(full.path(), "--epochs 2")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // start, wait until at least one training state exists, SIGKILL mid-run, resume
-  std::string cmd = pretrain_cmd(killed.path(), "--epochs 2 --checkpoint-every 1") + " > " + (killed / "log.txt") + " 2>&1 & echo $!";
+  std::string cmd = with_dropout(pretrain_cmd(killed.path(), "--epochs 2 --checkpoint-every 1")) + " > " + (killed / "log.txt") + " 2>&1 & echo $!";
   auto bg = test::run_command(cmd);
   const pid_t pid = std::stoi(bg.output);
   for (int i = 0; i < 400 && !fs::exists(killed / "train_state.pt"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -83,7 +83,7 @@ TEST(CliPretrain, KilledRunResumesToTheSameWeights) {
   EXPECT_LT(std::stoi(step.output), 10);
   for (auto& e : fs::directory_iterator(killed.path()))
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "half-written file left: " << e.path();
-  auto resumed = test::run_command(pretrain_cmd(killed.path(), "--epochs 2 --checkpoint-every 1 --resume"));
+  auto resumed = test::run_command(with_dropout(pretrain_cmd(killed.path(), "--epochs 2 --checkpoint-every 1 --resume")));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(weight_diff(full.path(), killed.path()), 0.0);
   // the folder is a scGPT-style checkpoint folder that python3-torch reads
