@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
       model->train();
       torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(2e-4));
       auto one_step = [&] {
-        model->zero_grad(/*set_to_none=*/true);  // as scfm pretrain
+        adam.zero_grad();  // as scfm pretrain
         loss_of(model->forward(src, values, pad)).backward();
         scfm::train::adam_step(adam);  // as scfm pretrain steps
       };
