@@ -19,14 +19,8 @@ STRUCTURES=${STRUCTURES:-"transformer gnn_cp cnn_base cnn_ours linear_ours linea
 cmake --build "$BUILD_DIR" --target bench_model -j2 >/dev/null
 BENCH="$BUILD_DIR/bench/bench_model"
 
-if [ -d "$SRC/models_utils" ]; then
-  ORIG="$SRC"
-else
-  ORIG=${TMPDIR:-/tmp}/scfm_bench_model_scbenchmark
-  rm -rf "$ORIG" && mkdir -p "$ORIG"
-  git -C "$SRC" archive HEAD models_utils | tar -x -C "$ORIG"
-  echo "scBenchmark models_utils at $(git -C "$SRC" rev-parse --short HEAD) -> $ORIG" >&2
-fi
+. bench/scbench_models.sh
+scbench_models "$SRC" "${TMPDIR:-/tmp}/scfm_bench_model_scbenchmark"
 
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT

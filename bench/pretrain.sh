@@ -36,11 +36,8 @@ cmake --build "$BUILD_DIR" --target bench_model -j2 >/dev/null
 BENCH="$BUILD_DIR/bench/bench_model"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-if [ -d "$SRC/models_utils" ]; then ORIG="$SRC"; else
-  ORIG="$OUT/scbenchmark"
-  mkdir -p "$ORIG"
-  git -C "$SRC" archive HEAD models_utils | tar -x -C "$ORIG"
-fi
+. bench/scbench_models.sh
+scbench_models "$SRC" "$OUT/scbenchmark"
 OPTS=(--threads "$THREADS" --reps "$REPS" --batch "$BATCH" --train-step)
 for s in $STRUCTURES; do
   "$BENCH" "${OPTS[@]}" "$s" | tee -a "$OUT/scfm.jsonl"
