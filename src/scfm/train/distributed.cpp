@@ -89,7 +89,7 @@ Distributed::~Distributed() {
 
 namespace {
 
-c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::milliseconds timeout) {
+[[maybe_unused]] c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<std::uint16_t>(env.master_port);
   opts.isServer = env.rank == 0;
@@ -97,6 +97,13 @@ c10::intrusive_ptr<c10d::Store> join_store(const DistEnv& env, std::chrono::mill
   opts.waitWorkers = true;
   opts.timeout = timeout;
   return c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+}
+
+// "<where> could not join the <what> at addr:port within N s: <reason>"
+[[maybe_unused]] std::string join_failure(const std::string& where, const char* what, const DistEnv& env,
+                         std::chrono::milliseconds timeout, const std::exception& e) {
+  return where + " could not join the " + what + " at " + env.master_addr + ":" + std::to_string(env.master_port) +
+         " within " + std::to_string(timeout.count() / 1000) + " s: " + e.what();
 }
 
 }  // namespace
@@ -120,8 +127,7 @@ std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, std::chrono::
       options->timeout = timeout;
       m.pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(m.store, env.rank, env.world_size, options);
     } catch (const std::exception& e) {
-      throw Error(where + " could not join the NCCL group at " + env.master_addr + ":" + std::to_string(env.master_port) +
-                  " within " + std::to_string(timeout.count() / 1000) + " s: " + e.what());
+      throw Error(join_failure(where, "NCCL group", env, timeout, e));
     }
     return d;
 #endif
@@ -136,8 +142,7 @@ std::unique_ptr<Distributed> Distributed::init(const DistEnv& env, std::chrono::
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
     m.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(m.store, env.rank, env.world_size, options);
   } catch (const std::exception& e) {
-    throw Error(where + " could not join the group at " + env.master_addr + ":" + std::to_string(env.master_port) +
-                " within " + std::to_string(timeout.count() / 1000) + " s: " + e.what());
+    throw Error(join_failure(where, "group", env, timeout, e));
   }
   return d;
 #endif
