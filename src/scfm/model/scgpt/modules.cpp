@@ -4,6 +4,7 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/clamp.h>
 #include "scfm/model/dropout.h"
+#include "scfm/model/value_mlp.h"
 #include <ATen/ops/leaky_relu.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/sigmoid.h>
@@ -44,7 +45,7 @@ ContinuousValueEncoderImpl::ContinuousValueEncoderImpl(int64_t d, double dropout
 
 at::Tensor ContinuousValueEncoderImpl::forward(const at::Tensor& values) {
   at::Tensor x = at::clamp(values.unsqueeze(-1), c10::nullopt, max_value);
-  x = linear2(at::relu(linear1(x)));
+  x = model::scalar_relu_mlp(x, linear1->weight, linear1->bias, linear2->weight, linear2->bias);  // value_mlp.h
   return model::dropout(norm(x), dropout_p, is_training());
 }
 
