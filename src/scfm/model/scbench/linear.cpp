@@ -1,9 +1,17 @@
 #include "scfm/model/scbench/linear.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/ops/adaptive_avg_pool1d.h>
-#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/outer.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/relu.h>
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
 
 #include "scfm/util/error.h"
 
@@ -15,21 +23,140 @@ Linear1DLayerImpl::Linear1DLayerImpl(int64_t channels, int64_t in_length, int64_
   bn = register_module("bn", torch::nn::BatchNorm1d(channels));
 }
 
-// The original transposes to B x E x L, applies linear_seq along L and BatchNorm1d over E, and
-// transposes back. linear_seq on that strided view makes matmul expand the weight over the batch
-// (bmm forward, bmm + a sum over the batch for its gradient: half of a training step). Here the
-// same arithmetic is one GEMM, W (L' x L) times h laid out as L x (B * E); its result is copied
-// into the B x E x L' layout the original hands to the batch norm, so that everything from there
-// on is the original's graph. (A batch norm over B * L' rows of E, the same statistics without
-// the copy, met a LibTorch 1.13 batch-norm backward that read uninitialised memory when the
-// incoming gradient was strided.)
+// The original applies linear_channel (E -> E) to every token, then linear_seq (L -> L') along the
+// token axis of a transposed B x E x L view, then BatchNorm1d over E. Two changes, same function:
+// - The two linear maps act on different axes, so they commute:
+//     Wseq (h Wch^T + 1 b_ch^T) + b_seq 1^T = (Wseq h) Wch^T + (Wseq 1) b_ch^T + b_seq 1^T,
+//   and mixing tokens first runs the channel GEMM on L' = L / 2 tokens instead of L (it was two
+//   thirds of the layer's arithmetic; values equal to float rounding, gradients by autograd).
+// - linear_seq is one GEMM over all cells and channels, W (L' x L) times the input laid out
+//   L x (B * E), or (B * E) x L when the previous block left it B x E x L (no copy then), instead
+//   of matmul's bmm with the weight expanded over the batch (and a batch sum for its gradient).
+// The batch norm gets the B x E x L' layout the original hands it. (A batch norm over B * L' rows
+// of E, the same statistics without that copy, met a LibTorch 1.13 batch-norm backward that read
+// uninitialised memory when the incoming gradient was strided.)
 at::Tensor Linear1DLayerImpl::forward(const at::Tensor& x) {
-  // contiguous: the previous block hands over a transposed view, and linear on a strided 3-D
-  // input is again a bmm with the weight expanded over the batch
-  at::Tensor h = linear_channel->forward(x.contiguous());  // B x L x E
-  const int64_t B = h.size(0), L = h.size(1), E = h.size(2), out = linear_seq->weight.size(0);
-  at::Tensor z = at::addmm(linear_seq->bias.unsqueeze(1), linear_seq->weight, h.transpose(0, 1).reshape({L, B * E}));
-  return bn->forward(z.view({out, B, E}).permute({1, 2, 0}).contiguous()).transpose(1, 2);  // B x L' x E
+  const int64_t B = x.size(0), L = x.size(1), E = x.size(2);
+  const at::Tensor& ws = linear_seq->weight;
+  const int64_t out = ws.size(0);
+  at::Tensor u;  // B x L' x E: the tokens mixed
+  if (x.transpose(1, 2).is_contiguous())
+    u = at::mm(x.transpose(1, 2).reshape({B * E, L}), ws.t()).view({B, E, out}).transpose(1, 2);
+  else
+    u = at::mm(ws, x.transpose(0, 1).reshape({L, B * E})).view({out, B, E}).transpose(0, 1);
+  const at::Tensor bias = at::outer(ws.sum(1), linear_channel->bias) + linear_seq->bias.unsqueeze(1);  // L' x E
+  // contiguous: linear on a strided 3-D input is a bmm with the weight expanded over the batch
+  const at::Tensor z = at::linear(u.contiguous(), linear_channel->weight) + bias;
+  return bn->forward(z.transpose(1, 2).contiguous()).transpose(1, 2);  // B x L' x E
+}
+
+namespace {
+
+// adaptive_avg_pool1d along the tokens of a B x L x E tensor whose windows are uniform,
+// [s i, s i + k) for i < L' (as in every linear_ours layer: pairs when L is even, [2i, 2i + 3) for
+// L = 2 L' + 1, all L tokens for L' = 1), laid out either B x L x E or B x E x L (what the previous
+// block hands over). LibTorch's adaptive pooling goes through a generic 2-D kernel and a scattering
+// backward: 6% of a linear_ours step. Sums run in the same order and are divided by k as there.
+struct TokenPool : torch::autograd::Function<TokenPool> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h, int64_t s, int64_t k,
+                            int64_t out) {
+    const int64_t B = h.size(0), L = h.size(1), E = h.size(2);
+    const bool tokens_inner = h.transpose(1, 2).is_contiguous();  // memory B x E x L
+    ctx->saved_data["s"] = s;
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["L"] = L;
+    ctx->saved_data["tokens_inner"] = tokens_inner;
+    const float inv = static_cast<float>(k);
+    if (tokens_inner) {
+      const at::Tensor x = h.transpose(1, 2);
+      at::Tensor y = at::empty({B, E, out}, h.options());
+      const float* xp = x.data_ptr<float>();
+      float* yp = y.data_ptr<float>();
+      at::parallel_for(0, B * E, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r)
+          for (int64_t i = 0; i < out; ++i) {
+            float acc = 0.f;
+            for (int64_t j = 0; j < k; ++j) acc += xp[r * L + s * i + j];
+            yp[r * out + i] = acc / inv;
+          }
+      });
+      return y.transpose(1, 2);
+    }
+    const at::Tensor x = h.contiguous();
+    at::Tensor y = at::empty({B, out, E}, h.options());
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    at::parallel_for(0, B * out, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t bi = begin; bi < end; ++bi) {
+        const int64_t b = bi / out, i = bi % out;
+        float* o = yp + bi * E;
+        std::fill(o, o + E, 0.f);
+        for (int64_t j = 0; j < k; ++j) {
+          const float* row = xp + (b * L + s * i + j) * E;
+          for (int64_t e = 0; e < E; ++e) o[e] += row[e];
+        }
+        for (int64_t e = 0; e < E; ++e) o[e] /= inv;
+      }
+    });
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const int64_t s = ctx->saved_data["s"].toInt(), k = ctx->saved_data["k"].toInt(), L = ctx->saved_data["L"].toInt();
+    const bool tokens_inner = ctx->saved_data["tokens_inner"].toBool();
+    const at::Tensor& g = grads[0];  // B x L' x E
+    const int64_t B = g.size(0), out = g.size(1), E = g.size(2);
+    const float inv = static_cast<float>(k);
+    // token l lies in windows i with s i <= l < s i + k: i from ceil((l - k + 1) / s) to floor(l / s)
+    auto first_window = [=](int64_t l) { return l - k + 1 <= 0 ? int64_t{0} : (l - k + 1 + s - 1) / s; };
+    auto last_window = [=](int64_t l) { return std::min(out - 1, s > 0 ? l / s : out - 1); };
+    at::Tensor gx;
+    if (tokens_inner) {
+      const at::Tensor gt = g.transpose(1, 2).contiguous();  // B x E x L'
+      at::Tensor gxm = at::empty({B, E, L}, g.options());
+      const float* gp = gt.data_ptr<float>();
+      float* xp = gxm.data_ptr<float>();
+      at::parallel_for(0, B * E, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r)
+          for (int64_t l = 0; l < L; ++l) {
+            float acc = 0.f;
+            for (int64_t i = first_window(l), last = last_window(l); i <= last; ++i) acc += gp[r * out + i] / inv;
+            xp[r * L + l] = acc;
+          }
+      });
+      gx = gxm.transpose(1, 2);
+    } else {
+      const at::Tensor gc = g.contiguous();
+      gx = at::empty({B, L, E}, g.options());
+      const float* gp = gc.data_ptr<float>();
+      float* xp = gx.data_ptr<float>();
+      at::parallel_for(0, B * L, 4, [&](int64_t begin, int64_t end) {
+        for (int64_t bl = begin; bl < end; ++bl) {
+          const int64_t b = bl / L, l = bl % L;
+          float* o = xp + bl * E;
+          std::fill(o, o + E, 0.f);
+          for (int64_t i = first_window(l), last = last_window(l); i <= last; ++i) {
+            const float* row = gp + (b * out + i) * E;
+            for (int64_t e = 0; e < E; ++e) o[e] += row[e] / inv;
+          }
+        }
+      });
+    }
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor pool_tokens(const at::Tensor& h, int64_t out) {
+  const int64_t L = h.size(1);
+  const int64_t s = out > 1 ? L / out : 0, k = (L + out - 1) / out;
+  bool uniform = h.device().is_cpu() && h.scalar_type() == at::kFloat;
+  for (int64_t i = 0; uniform && i < out; ++i)  // adaptive windows: [floor(i L / L'), ceil((i + 1) L / L'))
+    uniform = (i * L) / out == s * i && ((i + 1) * L + out - 1) / out == s * i + k;
+  if (!uniform) return at::adaptive_avg_pool1d(h.transpose(1, 2), {out}).transpose(1, 2);
+  return TokenPool::apply(h, s, k, out);
 }
 
 LinearOursImpl::LinearOursImpl(const LinearOursOptions& o) : options(o) {
@@ -54,7 +181,7 @@ at::Tensor LinearOursImpl::forward(const at::Tensor& x, const at::Tensor& /*src*
   at::Tensor h = x;
   for (auto& block : blocks) {
     at::Tensor y = at::gelu(block->forward(h));
-    at::Tensor identity = at::adaptive_avg_pool1d(h.transpose(1, 2), {y.size(1)}).transpose(1, 2);
+    at::Tensor identity = pool_tokens(h, y.size(1));
     h = y + identity;
   }
   return h.squeeze(1);  // B x E

@@ -39,6 +39,10 @@ struct Linear1DLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(Linear1DLayer);
 
+// The original's adaptive_avg_pool1d(h.transpose(1, 2), L').transpose(1, 2) for h: B x L x E,
+// by a direct kernel when the windows are uniform (linear_ours' are) on CPU float32.
+at::Tensor pool_tokens(const at::Tensor& h, int64_t out);
+
 class LinearOursImpl : public BackboneImpl {
  public:
   explicit LinearOursImpl(const LinearOursOptions& options);

@@ -1,6 +1,8 @@
 #include "scfm/model/scbench/sc_model.h"
 
+#include <ATen/ops/_unique2.h>
 #include <ATen/ops/gather.h>
+#include <ATen/ops/index_select.h>
 #include <ATen/ops/sort.h>
 #include <ATen/ops/where.h>
 #include <c10/core/GradMode.h>
@@ -10,6 +12,7 @@
 #include "scfm/model/scbench/gnn_cp.h"
 #include "scfm/model/scbench/linear.h"
 #include "scfm/model/scbench/transformer.h"
+#include "scfm/model/value_mlp.h"
 #include "scfm/util/error.h"
 
 namespace scfm::model::scbench {
@@ -125,10 +128,17 @@ at::Tensor ScModelImpl::vocab_order(const at::Tensor& src) const {
 
 ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask) {
   check_inputs(src, values, key_padding_mask);
-  at::Tensor gene_emb = embedding->forward(src);
-  if (!emb_trans.is_empty()) gene_emb = emb_trans->forward(gene_emb);
+  // Per-gene work runs once per distinct gene of the batch (cells share most of their genes):
+  // the embedding (and emb_trans), and below gene2query on it, then rows are gathered per token.
+  // The same values; gradients are the same sums in another order (index_select's backward).
+  auto [genes, token_gene, unused_counts] = at::_unique2(src.reshape({-1}), /*sorted=*/true, /*return_inverse=*/true);
+  at::Tensor per_gene = embedding->forward(genes);
+  if (!emb_trans.is_empty()) per_gene = emb_trans->forward(per_gene);
+  at::Tensor gene_emb = per_gene.index_select(0, token_gene).view({src.size(0), src.size(1), -1});
   at::Tensor v = values.to(gene_emb.scalar_type()).unsqueeze(-1).clamp_max(config_.max_value);
-  at::Tensor total = gene_emb + value_encoder->forward(v);
+  // value_encoder (Linear(1, d), ReLU, Linear(d, d)) in its exact piecewise form (value_mlp.h)
+  const auto& venc = value_encoder->linears;
+  at::Tensor total = gene_emb + model::scalar_relu_mlp(v, venc[0]->weight, venc[0]->bias, venc[1]->weight, venc[1]->bias);
 
   ScModelOutput out;
   at::Tensor h;
@@ -146,7 +156,8 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
   }
   // the original's query.bmm(cell_emb.unsqueeze(2)).squeeze(2), as a product and a sum over E:
   // a B x (T x E) by (E x 1) bmm is a GEMM with one column, slow in BLAS and three times so in training
-  out.mvc_output = (gene2query->forward(gene_emb.detach()) * out.cell_emb.unsqueeze(1)).sum(2);
+  const at::Tensor query = gene2query->forward(per_gene.detach()).index_select(0, token_gene).view_as(gene_emb);
+  out.mvc_output = (query * out.cell_emb.unsqueeze(1)).sum(2);
   if (!out.mlm_output.defined()) out.mlm_output = out.mvc_output.detach();
   return out;
 }
