@@ -3,6 +3,8 @@
 // checks and cnn_ours (no fixture: checked against cnn_base on pre-sorted tokens).
 #include <gtest/gtest.h>
 
+#include <ATen/ops/equal.h>
+
 #include <ATen/Context.h>
 #include <ATen/ops/argsort.h>
 #include <ATen/ops/gather.h>
@@ -382,8 +384,33 @@ TEST(ScBenchTrain, BackwardRuns) {
       EXPECT_TRUE(p.value().grad().defined()) << structure << ": no gradient at encoder." << p.key();
     EXPECT_TRUE(m->gene2query->named_parameters()["0.weight"].grad().defined()) << structure;
     EXPECT_TRUE(m->embedding->weight.grad().defined()) << structure;
-
   }
+}
+
+// From the second backward on, the gene embedding's rows are added into its existing dense
+// gradient (sc_model.cpp): the gradient must stay dense and equal what the first, dense, pass gave.
+TEST(ScBenchTrain, EmbeddingGradientIsTheSameWhenAddedByRows) {
+  Fixture f = open_fixture("transformer");
+  ScModelConfig config = f.config;
+  config.dropout = 0;
+  ScModel m = make_scbench_model(config, f.vocab.size);
+  load_state_dict(*m, f.weights);
+  m->train();
+  const at::Tensor src = get(f.io, "src"), values = get(f.io, "values"), mask = get(f.io, "src_key_padding_mask");
+  auto backward = [&] {
+    ScModelOutput out = m->forward(src, values, mask);
+    (out.mlm_output.square().sum() + out.mvc_output.square().sum()).backward();
+  };
+  backward();  // no gradient yet: the dense path
+  const at::Tensor first = m->embedding->weight.grad().clone();
+  ASSERT_GT(first.abs().sum().item<double>(), 0);
+  m->zero_grad();  // zeroed, kept
+  backward();      // rows added into the dense gradient
+  const at::Tensor second = m->embedding->weight.grad();
+  EXPECT_FALSE(second.is_sparse());
+  EXPECT_TRUE(at::equal(first, second));
+  backward();  // accumulating, as micro-batches do
+  EXPECT_TRUE(at::allclose(m->embedding->weight.grad(), 2 * first, 1e-6, 0));
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ struct CnnOptions {
   TORCH_ARG(double, dropout) = 0;
 };
 
+// The original's MaxPool1d(2, 2) of B x E x L (L even): a direct kernel on CPU float32.
+at::Tensor max_pool_pairs(const at::Tensor& h);
+
 struct Conv1DLayerImpl : torch::nn::Module {
   Conv1DLayerImpl(int64_t channels, int64_t stride);
   at::Tensor forward(const at::Tensor& x);  // B x E x L -> B x E x L'

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/ops/adaptive_avg_pool1d.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/ops/linear.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/outer.h>
@@ -108,9 +109,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
     const at::Tensor& g = grads[0];  // B x L' x E
     const int64_t B = g.size(0), out = g.size(1), E = g.size(2);
     const float inv = static_cast<float>(k);
-    // token l lies in windows i with s i <= l < s i + k: i from ceil((l - k + 1) / s) to floor(l / s)
-    auto first_window = [=](int64_t l) { return l - k + 1 <= 0 ? int64_t{0} : (l - k + 1 + s - 1) / s; };
-    auto last_window = [=](int64_t l) { return std::min(out - 1, s > 0 ? l / s : out - 1); };
+    // as LibTorch's backward: for each window in order, its gradient / k added to its tokens
     at::Tensor gx;
     if (tokens_inner) {
       const at::Tensor gt = g.transpose(1, 2).contiguous();  // B x E x L'
@@ -118,29 +117,30 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
       const float* gp = gt.data_ptr<float>();
       float* xp = gxm.data_ptr<float>();
       at::parallel_for(0, B * E, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r)
-          for (int64_t l = 0; l < L; ++l) {
-            float acc = 0.f;
-            for (int64_t i = first_window(l), last = last_window(l); i <= last; ++i) acc += gp[r * out + i] / inv;
-            xp[r * L + l] = acc;
+        for (int64_t r = begin; r < end; ++r) {
+          float* o = xp + r * L;
+          std::fill(o, o + L, 0.f);
+          for (int64_t i = 0; i < out; ++i) {
+            const float v = gp[r * out + i] / inv;
+            for (int64_t j = 0; j < k; ++j) o[s * i + j] += v;
           }
+        }
       });
       gx = gxm.transpose(1, 2);
     } else {
       const at::Tensor gc = g.contiguous();
-      gx = at::empty({B, L, E}, g.options());
+      gx = at::zeros({B, L, E}, g.options());
       const float* gp = gc.data_ptr<float>();
       float* xp = gx.data_ptr<float>();
-      at::parallel_for(0, B * L, 4, [&](int64_t begin, int64_t end) {
-        for (int64_t bl = begin; bl < end; ++bl) {
-          const int64_t b = bl / L, l = bl % L;
-          float* o = xp + bl * E;
-          std::fill(o, o + E, 0.f);
-          for (int64_t i = first_window(l), last = last_window(l); i <= last; ++i) {
+      at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b)
+          for (int64_t i = 0; i < out; ++i) {
             const float* row = gp + (b * out + i) * E;
-            for (int64_t e = 0; e < E; ++e) o[e] += row[e] / inv;
+            for (int64_t j = 0; j < k; ++j) {
+              float* o = xp + (b * L + s * i + j) * E;
+              for (int64_t e = 0; e < E; ++e) o[e] += row[e] / inv;
+            }
           }
-        }
       });
     }
     return {gx, at::Tensor(), at::Tensor(), at::Tensor()};

@@ -1,6 +1,7 @@
 #include "scfm/model/scbench/sc_model.h"
 
 #include <ATen/ops/_unique2.h>
+#include <ATen/ops/embedding.h>
 #include <ATen/ops/gather.h>
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/sort.h>
@@ -132,7 +133,14 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
   // the embedding (and emb_trans), and below gene2query on it, then rows are gathered per token.
   // The same values; gradients are the same sums in another order (index_select's backward).
   auto [genes, token_gene, unused_counts] = at::_unique2(src.reshape({-1}), /*sorted=*/true, /*return_inverse=*/true);
-  at::Tensor per_gene = embedding->forward(genes);
+  // Once the embedding has a dense gradient (from the first step on; zero_grad keeps it), its
+  // rows are added into it (a sparse gradient: the batch's genes only) instead of building a
+  // second vocabulary x E gradient and adding the whole of it (each 62 MB at scBenchmark's size).
+  // The same sums: each gene is looked up once here.
+  const at::Tensor& table = embedding->weight;
+  const bool rows_only = table.is_cpu() && table.grad().defined() && !table.grad().is_sparse();
+  const auto pad_idx = embedding->options.padding_idx();
+  at::Tensor per_gene = at::embedding(table, genes, pad_idx ? *pad_idx : -1, false, rows_only);
   if (!emb_trans.is_empty()) per_gene = emb_trans->forward(per_gene);
   at::Tensor gene_emb = per_gene.index_select(0, token_gene).view({src.size(0), src.size(1), -1});
   at::Tensor v = values.to(gene_emb.scalar_type()).unsqueeze(-1).clamp_max(config_.max_value);
