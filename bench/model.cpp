@@ -155,7 +155,8 @@ int main(int argc, char** argv) {
     if (!fixed && n_pad > 0) pad.narrow(1, T - n_pad, n_pad).fill_(true);
     src.masked_fill_(pad, pad_id);
     values.masked_fill_(pad, 0);
-    const at::Tensor loss_mask = (values == -1).to(at::kFloat);
+    const at::Tensor loss_positions = values == -1;
+    const at::Tensor loss_mask = loss_positions.to(at::kFloat);
     const at::Tensor target = at::sin(at::arange(B * T, at::kFloat)).view({B, T});
 
     auto loss_of = [&](const ScModelOutput& o) {
@@ -167,7 +168,7 @@ int main(int argc, char** argv) {
       torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(2e-4));
       auto one_step = [&] {
         adam.zero_grad();  // as scfm pretrain
-        loss_of(model->forward(src, values, pad)).backward();
+        loss_of(model->forward(src, values, pad, loss_positions)).backward();  // heads where the loss reads, as scfm pretrain
         scfm::train::adam_step(adam);  // as scfm pretrain steps
       };
       const Timing step = time_ms(a.reps, one_step);

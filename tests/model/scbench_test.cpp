@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ops/equal.h>
+#include <ATen/ops/randn.h>
+#include <ATen/ops/rand.h>
 
 #include <ATen/Context.h>
 #include <ATen/ops/argsort.h>
@@ -384,6 +386,44 @@ TEST(ScBenchTrain, BackwardRuns) {
       EXPECT_TRUE(p.value().grad().defined()) << structure << ": no gradient at encoder." << p.key();
     EXPECT_TRUE(m->gene2query->named_parameters()["0.weight"].grad().defined()) << structure;
     EXPECT_TRUE(m->embedding->weight.grad().defined()) << structure;
+  }
+}
+
+// With loss positions the heads run there only: the outputs there, the masked loss and every
+// parameter gradient must equal a full forward's; other positions are 0.
+TEST(ScBenchTrain, LossPositionsGiveTheSameLossAndGradients) {
+  for (const std::string structure : {"transformer", "gnn_cp", "cnn_base", "linear_ours", "linear_base"}) {
+    Fixture f = open_fixture(structure);
+    ScModelConfig config = f.config;
+    config.dropout = 0;
+    ScModel m = make_scbench_model(config, f.vocab.size);
+    load_state_dict(*m, f.weights);
+    m->train();
+    const at::Tensor src = get(f.io, "src"), values = get(f.io, "values"), mask = get(f.io, "src_key_padding_mask");
+    at::Tensor positions = (at::rand(src.sizes()) < 0.3).logical_and(mask.logical_not());
+    positions.select(1, 0).fill_(false);
+    ASSERT_GT(positions.sum().item<int64_t>(), 0);
+    const at::Tensor target = at::randn(src.sizes()), w = positions.to(at::kFloat);
+    std::vector<at::Tensor> grads[2];
+    ScModelOutput outs[2];
+    double losses[2];
+    for (int run = 0; run < 2; ++run) {
+      m->zero_grad(/*set_to_none=*/true);
+      outs[run] = m->forward(src, values, mask, run ? positions : at::Tensor());
+      at::Tensor loss = ((outs[run].mlm_output - target).square() * w).sum() + ((outs[run].mvc_output - target).square() * w).sum();
+      loss.backward();
+      losses[run] = loss.item<double>();
+      for (const auto& p : m->parameters()) grads[run].push_back(p.grad().defined() ? p.grad().clone() : at::Tensor());
+    }
+    EXPECT_NEAR(losses[1], losses[0], 1e-5 * std::abs(losses[0])) << structure;
+    EXPECT_LT((outs[1].mvc_output - outs[0].mvc_output * w).abs().max().item<double>(), 1e-5) << structure;
+    EXPECT_LT((outs[1].mlm_output - outs[0].mlm_output * w).abs().max().item<double>(), 1e-5) << structure;
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+      ASSERT_EQ(grads[0][i].defined(), grads[1][i].defined()) << structure << " parameter " << i;
+      if (grads[0][i].defined())
+        EXPECT_LT((grads[1][i] - grads[0][i]).abs().max().item<double>(), 1e-5 * (1 + grads[0][i].abs().max().item<double>()))
+            << structure << " parameter " << i;
+    }
   }
 }
 

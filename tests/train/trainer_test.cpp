@@ -49,7 +49,7 @@ class TinyModel : public model::PretrainModel {
     torch::manual_seed(0);
     net_ = std::make_shared<TinyNet>(vocab, d);
   }
-  model::MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor&) override {
+  model::MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor&, const at::Tensor& = {}) override {
     at::Tensor h = at::tanh(net_->emb(genes) + net_->val(values.unsqueeze(-1)));
     model::MlmOutputs o;
     o.mlm = net_->out(h).squeeze(-1);

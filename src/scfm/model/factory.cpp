@@ -25,8 +25,9 @@ bool is_scgpt(const nlohmann::json& args) {
 class ScBenchAdapter : public PretrainModel {
  public:
   ScBenchAdapter(scbench::ScModel m, nlohmann::json extra) : m_(std::move(m)), extra_(std::move(extra)) {}
-  MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& mask) override {
-    scbench::ScModelOutput o = m_->forward(genes, values, mask);
+  MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& mask,
+                     const at::Tensor& loss_positions = {}) override {
+    scbench::ScModelOutput o = m_->forward(genes, values, mask, loss_positions);
     MlmOutputs r;
     r.mlm = o.mlm_output;
     r.mvc = o.mvc_output;
@@ -49,7 +50,8 @@ class ScBenchAdapter : public PretrainModel {
 class ScGptAdapter : public PretrainModel {
  public:
   ScGptAdapter(scgpt::TransformerModel m, nlohmann::json extra) : m_(std::move(m)), extra_(std::move(extra)) {}
-  MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& mask) override {
+  MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& mask,
+                     const at::Tensor& /*loss_positions: scGPT's heads run everywhere*/ = {}) override {
     scgpt::ForwardOptions fo;
     fo.mvc = m_->config.do_mvc;
     scgpt::ForwardOutput o = m_->forward(genes, values, mask, {}, fo);

@@ -24,8 +24,10 @@ class PretrainModel {
  public:
   virtual ~PretrainModel() = default;
   // genes int64 B x T (<cls> first), values float32 B x T (masked positions hold mask_value),
-  // key_padding_mask bool B x T (true at pads).
-  virtual MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& key_padding_mask) = 0;
+  // key_padding_mask bool B x T (true at pads). loss_positions (optional, bool B x T): where the
+  // loss reads the outputs; a model may then compute its heads there only and leave 0 elsewhere.
+  virtual MlmOutputs forward(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                             const at::Tensor& loss_positions = {}) = 0;
   virtual torch::nn::Module& module() = 0;
   // The configuration in the original project's args.json keys.
   virtual nlohmann::json args() const = 0;

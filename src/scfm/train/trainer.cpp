@@ -369,7 +369,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
           // or number of processes (model/dropout.h)
           model::DropoutKeys keys(util::splitmix64(o.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(pos.step)),
                                   rows == rn ? b->cells : b->cells.narrow(0, r0, rn));
-          out = model.forward(genes, masked_values, pad);
+          out = model.forward(genes, masked_values, pad, /*loss_positions=*/mask);  // heads where the loss reads
         }
         at::Tensor sse = masked_sse(out.mlm.to(at::kFloat), values, mask);
         at::Tensor loss = sse / n_masked;

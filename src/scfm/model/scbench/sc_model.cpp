@@ -1,7 +1,11 @@
 #include "scfm/model/scbench/sc_model.h"
 
 #include <ATen/ops/_unique2.h>
+#include <ATen/ops/div.h>
 #include <ATen/ops/embedding.h>
+#include <ATen/ops/index_copy.h>
+#include <ATen/ops/nonzero.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/ops/gather.h>
 #include <ATen/ops/index_select.h>
 #include <ATen/ops/sort.h>
@@ -127,8 +131,20 @@ at::Tensor ScModelImpl::vocab_order(const at::Tensor& src) const {
   return std::get<1>(at::sort(pos, c10::optional<bool>(true), /*dim=*/1, /*descending=*/false));
 }
 
-ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask) {
+ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                                   const at::Tensor& loss_positions) {
   check_inputs(src, values, key_padding_mask);
+  const int64_t B = src.size(0), T = src.size(1);
+  at::Tensor pos;  // the flat positions the heads compute (all when undefined)
+  if (loss_positions.defined()) {
+    if (loss_positions.sizes() != src.sizes() || loss_positions.scalar_type() != at::kBool)
+      throw Error(std::string("scBenchmark ") + structure_name(structure_) + ": loss positions must be bool " +
+                  shape_str(src) + ", got " + shape_str(loss_positions) + " " +
+                  std::string(c10::toString(loss_positions.scalar_type())));
+    pos = loss_positions.reshape({-1}).nonzero().squeeze(1);
+  }
+  // per-position values into B x T, 0 elsewhere
+  auto spread = [&](const at::Tensor& v) { return at::zeros({B * T}, v.options()).index_copy(0, pos, v).view({B, T}); };
   // Per-gene work runs once per distinct gene of the batch (cells share most of their genes):
   // the embedding (and emb_trans), and below gene2query on it, then rows are gathered per token.
   // The same values; gradients are the same sums in another order (index_select's backward).
@@ -157,15 +173,23 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
     h = encoder->forward(total, src, key_padding_mask);
   }
   if (encoder->per_token()) {
-    out.mlm_output = decoder->forward(h).squeeze(2);
+    out.mlm_output = pos.defined() ? spread(decoder->forward(h.reshape({B * T, -1}).index_select(0, pos)).squeeze(1))
+                                   : decoder->forward(h).squeeze(2);
     out.cell_emb = config_.cell_emb_style == "avg-pool" ? h.mean(1) : h.select(1, 0);
   } else {
     out.cell_emb = h;
   }
   // the original's query.bmm(cell_emb.unsqueeze(2)).squeeze(2), as a product and a sum over E:
   // a B x (T x E) by (E x 1) bmm is a GEMM with one column, slow in BLAS and three times so in training
-  const at::Tensor query = gene2query->forward(per_gene.detach()).index_select(0, token_gene).view_as(gene_emb);
-  out.mvc_output = (query * out.cell_emb.unsqueeze(1)).sum(2);
+  if (pos.defined()) {
+    auto [needed, row, unused] = at::_unique2(token_gene.index_select(0, pos), /*sorted=*/true, /*return_inverse=*/true);
+    const at::Tensor query = gene2query->forward(per_gene.detach().index_select(0, needed)).index_select(0, row);
+    const at::Tensor cell = out.cell_emb.index_select(0, at::div(pos, T, "floor"));
+    out.mvc_output = spread((query * cell).sum(1));
+  } else {
+    const at::Tensor query = gene2query->forward(per_gene.detach()).index_select(0, token_gene).view_as(gene_emb);
+    out.mvc_output = (query * out.cell_emb.unsqueeze(1)).sum(2);
+  }
   if (!out.mlm_output.defined()) out.mlm_output = out.mvc_output.detach();
   return out;
 }

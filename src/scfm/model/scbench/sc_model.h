@@ -51,7 +51,12 @@ class ScModelImpl : public torch::nn::Module {
   // Throws scfm::Error when the config cannot build a model (ScModelConfig::validate).
   ScModelImpl(const ScModelConfig& config, int64_t vocab_size);
 
-  ScModelOutput forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask);
+  // loss_positions (optional, bool B x T): the positions a loss will read (the masked genes).
+  // When given, the MLM decoder and the MVC head run there only (on those tokens, and gene2query
+  // on the genes found there) and leave 0 elsewhere: the same loss and gradients for less work
+  // (the MVC head's gene2query was half of linear_ours' training arithmetic).
+  ScModelOutput forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                        const at::Tensor& loss_positions = {});
 
   const ScModelConfig& config() const { return config_; }
   Structure structure() const { return structure_; }
