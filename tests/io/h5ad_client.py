@@ -155,6 +155,23 @@ def make(outdir):
     save("full", full)
     save("full_gzip", full, compression="gzip")
     save("lzf", ad.AnnData(sp.csr_matrix(dense), obs=obs.copy(), var=var.copy()), compression="lzf")
+    # obs of every kind anndata 0.8 writes for a column, over 53 cells (several read blocks)
+    n = 53
+    k = np.random.default_rng(5)
+    ko = pd.DataFrame(index=[f"AAAC{i:04d}-1" for i in range(n)])
+    labels = np.array(["B", "T", "NK", "Mono"], dtype=object)[k.integers(0, 4, n)]
+    labels[[3, 10, 11, 40, 52]] = None
+    ko["cell_type"] = pd.Categorical(labels)  # NA -> code -1
+    ko["batch"] = pd.Categorical(k.integers(1, 4, n))  # integer categories
+    ko["sample"] = [f"s{i}-\u00fc" for i in range(n)]  # unique strings stay a string-array
+    ko["n_genes"] = k.integers(-5, 10**12, n)
+    score = k.normal(size=n) * 10.0 ** k.integers(-20, 20, n)
+    score[[0, 7, 8]] = [np.nan, 0.1, 123456.789]
+    ko["score"] = score
+    ko["f32"] = k.normal(size=n).astype(np.float32)
+    ko["is_doublet"] = k.random(n) < 0.3
+    ko["u8"] = k.integers(0, 255, n).astype(np.uint8)
+    save("obs_kinds", ad.AnnData(sp.csr_matrix(k.poisson(0.8, size=(n, 5)).astype(np.float32)), obs=ko, var=var.copy()))
     # X missing: the matrix lives in a layer only
     nox = ad.AnnData(obs=obs.copy(), var=var.copy())
     nox.layers["counts"] = sp.csr_matrix(dense)
@@ -224,6 +241,32 @@ def make(outdir):
         fv.create_dataset("_index", data=np.array(list(var.index), dtype=object), dtype=h5py.string_dtype())
     h5("h5sparse_legacy", legacy_sparse)
 
+    def legacy_obs(f):
+        # obs as anndata 0.7 wrote it: no encoding on columns, categoricals as codes with an object
+        # reference to __categories/<name>; here also an index named "index" of fixed-length strings
+        n = 23
+        csr(f, "X", sp.csr_matrix(np.ones((n, 5), dtype=np.float32)))
+        fr = f.create_group("obs"); enc(fr, "dataframe", "0.1.0")
+        fr.attrs["_index"] = "index"
+        fr.attrs["column-order"] = np.array(["cat", "fixed", "flag", "vlen", "count"], dtype=h5py.string_dtype())
+        fr.create_dataset("index", data=np.array([f"bc{i}" for i in range(n)], dtype="S8"))
+        cats = fr.create_group("__categories")
+        c = cats.create_dataset("cat", data=np.array(["x", "y", "z"], dtype=object), dtype=h5py.string_dtype())
+        c.attrs["ordered"] = False
+        codes = np.array([i % 4 - 1 for i in range(n)], dtype=np.int8)  # -1 = NA every fourth row
+        d = fr.create_dataset("cat", data=codes)
+        d.attrs["categories"] = c.ref
+        fr.create_dataset("fixed", data=np.array([f"f{i:02d}" for i in range(n)], dtype="S6"))
+        fr["flag"] = np.arange(n) % 3 == 0
+        fr.create_dataset("vlen", data=np.array([f"v{i}" * (i % 3) for i in range(n)], dtype=object),
+                          dtype=h5py.string_dtype())
+        fr["count"] = np.arange(n, dtype=np.int32) * 7
+        fv = f.create_group("var"); enc(fv, "dataframe", "0.1.0")
+        fv.attrs["_index"] = "_index"; fv.attrs["column-order"] = np.array([], dtype=float)
+        fv.create_dataset("_index", data=np.array(list(var.index), dtype=object), dtype=h5py.string_dtype())
+    h5("obs_legacy_v07", legacy_obs)
+    cases.remove("obs_legacy_v07")  # checked against the whole reader, not anndata
+
     with open(os.path.join(outdir, "cases.json"), "w") as fh:
         json.dump(cases, fh)
 
@@ -266,6 +309,15 @@ def corrupt(kind, src, dst):
             c = f["obs/cell_type/codes"][...]
             c[0] = 17
             del f["obs/cell_type/codes"]; f["obs/cell_type/codes"] = c
+        elif kind == "obs_code_late":
+            c = f["obs/cell_type/codes"][...]
+            c[40] = 9
+            del f["obs/cell_type/codes"]; f["obs/cell_type/codes"] = c
+        elif kind == "obs_column_short":
+            v = f["obs/n_genes"][...][:-1]
+            attrs = dict(f["obs/n_genes"].attrs)
+            del f["obs/n_genes"]; f["obs/n_genes"] = v
+            f["obs/n_genes"].attrs.update(attrs)
         else:
             sys.exit("unknown corruption " + kind)
 

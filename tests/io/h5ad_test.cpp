@@ -4,12 +4,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include <hdf5.h>
 
 #include "scfm/io/h5ad.h"
+#include "scfm/io/h5ad_obs.h"
 #include "scfm/io/h5ad_stream.h"
 #include "test_util.h"
 
@@ -280,6 +282,193 @@ TEST(H5ad, RealDatasetsMatchAnndata) {
   }
 }
 
+namespace {
+
+// The obs index and `columns` read with H5adObsReader in blocks of `block` rows, concatenated:
+// [0] the index, then one vector per column.
+std::vector<std::vector<std::string>> obs_by_blocks(const std::string& path, const std::vector<std::string>& columns,
+                                                    int64_t block) {
+  H5adObsReader reader(path, columns);
+  std::vector<std::vector<std::string>> out(columns.size() + 1);
+  for (int64_t start = 0; start < reader.n_rows(); start += block) {
+    const int64_t count = std::min(block, reader.n_rows() - start);
+    H5adObsBlock b = reader.read(start, count);
+    EXPECT_EQ(static_cast<int64_t>(b.index.size()), count);
+    EXPECT_EQ(b.columns.size(), columns.size());
+    out[0].insert(out[0].end(), b.index.begin(), b.index.end());
+    for (size_t c = 0; c < b.columns.size(); ++c) {
+      EXPECT_EQ(static_cast<int64_t>(b.columns[c].size()), count) << columns[c];
+      out[c + 1].insert(out[c + 1].end(), b.columns[c].begin(), b.columns[c].end());
+    }
+  }
+  return out;
+}
+
+// Every obs column of `path`, read in blocks, equals what the whole-file reader gives.
+void expect_obs_blocks_equal_whole(const std::string& path, int64_t block) {
+  SCOPED_TRACE(path + ", blocks of " + std::to_string(block));
+  const AnnData a = read_h5ad(path);
+  const std::vector<std::string> columns = dataframe_columns(a.obs());
+  const auto got = obs_by_blocks(path, columns, block);
+  EXPECT_EQ(got[0], a.obs_names());
+  for (size_t c = 0; c < columns.size(); ++c) EXPECT_EQ(got[c + 1], column_strings(a.obs(), columns[c])) << columns[c];
+}
+
+}  // namespace
+
+TEST(H5adObs, BlocksEqualTheWholeReaderOnRealData) {
+  for (const char* name : {"pbmc3k_decoupler.h5ad", "pbmc_small.h5ad"}) {
+    const std::string path = test::real_data(name);
+    ASSERT_FALSE(dataframe_columns(read_h5ad(path).obs()).empty()) << name;
+    for (int64_t block : {7, 64, 100000}) expect_obs_blocks_equal_whole(path, block);
+  }
+}
+
+TEST(H5adObs, BlocksEqualTheWholeReaderOnEveryLayout) {
+  auto& cases = Cases::get();
+  std::vector<std::string> paths;
+  for (const std::string& name : cases.names) paths.push_back(cases.file(name));
+  paths.push_back(cases.file("nullable_v011"));   // nullable-integer/-boolean/-string-array (h5py)
+  paths.push_back(cases.file("obs_legacy_v07"));  // 0.7: __categories references, fixed-length strings
+  for (const char* v : {"v0.7.0", "v0.7.8"}) {
+    const std::string p = std::string("/usr/lib/python3/dist-packages/anndata/tests/data/archives/") + v + "/adata.h5ad";
+    if (fs::exists(p)) paths.push_back(p);
+  }
+  for (const std::string& path : paths)
+    for (int64_t block : {1, 3, 7}) expect_obs_blocks_equal_whole(path, block);
+}
+
+// Independent of the whole-file reader: the values anndata itself reads, in the strings
+// column_strings documents (NA "" for categoricals, "nan" for floats, bools "True"/"False").
+TEST(H5adObs, ColumnsAnndataWritesReadAsAnndataSeesThem) {
+  const std::string path = Cases::get().file("obs_kinds");
+  const json want = client("dump " + path)["obs"];
+  const std::vector<std::string> columns = want["order"].get<std::vector<std::string>>();
+  ASSERT_EQ(columns, (std::vector<std::string>{"cell_type", "batch", "sample", "n_genes", "score", "f32",
+                                               "is_doublet", "u8"}));
+  const auto got = obs_by_blocks(path, columns, 7);
+  EXPECT_EQ(json(got[0]), want["index"]);
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const json& col = want["columns"][columns[c]];
+    const std::string dtype = col["dtype"];
+    ASSERT_EQ(got[c + 1].size(), col["values"].size()) << columns[c];
+    for (size_t i = 0; i < got[c + 1].size(); ++i) {
+      const std::string& s = got[c + 1][i];
+      const json& v = col["values"][i];
+      SCOPED_TRACE(columns[c] + " row " + std::to_string(i) + ": " + s + " vs " + v.dump());
+      if (v.is_null()) {
+        EXPECT_EQ(s, dtype == "category" ? "" : "nan");
+      } else if (v.is_boolean()) {
+        EXPECT_EQ(s, v.get<bool>() ? "True" : "False");
+      } else if (v.is_number_integer()) {
+        EXPECT_EQ(s, std::to_string(v.get<int64_t>()));
+      } else if (v.is_number_float()) {
+        const double d = std::strtod(s.c_str(), nullptr);
+        if (dtype == "float32")
+          EXPECT_EQ(static_cast<float>(d), static_cast<float>(v.get<double>()));
+        else
+          EXPECT_NEAR(d, v.get<double>(), 1e-8 * std::abs(v.get<double>()));
+      } else {
+        EXPECT_EQ(s, v.get<std::string>());
+      }
+    }
+  }
+  // the kinds this test is for are all there
+  EXPECT_EQ(describe_column(read_h5ad(path).obs(), "cell_type").encoding, "categorical");
+  EXPECT_EQ(std::count(got[1].begin(), got[1].end(), ""), 5);  // rows 3, 10, 11, 40, 52: NA
+  EXPECT_EQ(describe_column(read_h5ad(path).obs(), "sample").encoding, "string-array");
+  EXPECT_EQ(got[3][1], "s1-\xc3\xbc");
+}
+
+TEST(H5adObs, ReadsLegacyAnndata07Columns) {
+  const auto got = obs_by_blocks(Cases::get().file("obs_legacy_v07"), {"cat", "fixed", "flag", "vlen", "count"}, 7);
+  ASSERT_EQ(got[0].size(), 23u);
+  EXPECT_EQ(got[0][22], "bc22");  // fixed-length index named by _index = "index"
+  EXPECT_EQ((std::vector<std::string>(got[1].begin(), got[1].begin() + 5)),
+            (std::vector<std::string>{"", "x", "y", "z", ""}));  // codes -1, 0, 1, 2, -1
+  EXPECT_EQ(got[2][9], "f09");
+  EXPECT_EQ(got[3][0], "True");
+  EXPECT_EQ(got[3][1], "False");
+  EXPECT_EQ(got[4][0], "");
+  EXPECT_EQ(got[4][2], "v2v2");
+  EXPECT_EQ(got[5][3], "21");
+}
+
+TEST(H5adObs, LazyObsReadsShapesAndColumnNamesOnly) {
+  for (const std::string& name : {"obs_kinds", "obs_legacy_v07", "nullable_v011"}) {
+    SCOPED_TRACE(name);
+    const std::string path = Cases::get().file(name);
+    const AnnData whole = read_h5ad(path);
+    H5adReadOptions o;
+    o.lazy_matrix_elements = 0;
+    o.lazy_obs = true;
+    const AnnData lazy = read_h5ad(path, o);
+    EXPECT_EQ(lazy.n_obs(), whole.n_obs());
+    EXPECT_EQ(lazy.var_names(), whole.var_names());
+    const std::vector<std::string> columns = dataframe_columns(whole.obs());
+    EXPECT_EQ(dataframe_columns(lazy.obs()), columns);
+    for (const std::string& c : columns) {
+      const Column w = describe_column(whole.obs(), c), l = describe_column(lazy.obs(), c);
+      EXPECT_EQ(l.encoding, w.encoding) << c;
+      EXPECT_EQ(l.length, w.length) << c;
+      EXPECT_EQ(l.n_categories, w.n_categories) << c;
+      EXPECT_THROW(column_strings(lazy.obs(), c), Error) << c;
+    }
+    EXPECT_THROW(lazy.obs_names(), Error);
+  }
+}
+
+TEST(H5adObs, ErrorsNameTheFileTheFieldAndTheExpectation) {
+  const std::string path = Cases::get().file("obs_kinds");
+  try {
+    H5adObsReader reader(path, {"cell_type", "celltype"});
+    FAIL() << "expected an error";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.file(), path);
+    EXPECT_EQ(e.field(), "/obs/celltype");
+    EXPECT_NE(std::string(e.what()).find("the obs columns are: cell_type, batch, sample"), std::string::npos) << e.what();
+  }
+  H5adObsReader reader(path, {"cell_type"});
+  EXPECT_THROW(reader.read(50, 4), Error);
+  EXPECT_THROW(reader.read(-1, 2), Error);
+  EXPECT_TRUE(reader.read(53, 0).index.empty());
+
+  test::TempDir out;
+  // a categorical code out of range at row 40: blocks before it read; the block holding it names it
+  const std::string bad_code = out / "code.h5ad", bad_length = out / "length.h5ad";
+  auto r = test::run_python("io/h5ad_client.py", "corrupt obs_code_late " + path + " " + bad_code);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  H5adObsReader codes(bad_code, {"cell_type"});
+  EXPECT_EQ(codes.read(0, 35).columns[0].size(), 35u);
+  try {
+    codes.read(35, 7);
+    FAIL() << "expected an error";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.field(), "/obs/cell_type/codes");
+    EXPECT_NE(std::string(e.what()).find("code 9 at row 40 is out of range; expected -1 (NA) or 0..3"), std::string::npos)
+        << e.what();
+  }
+  // a column shorter than the index is refused when opening
+  r = test::run_python("io/h5ad_client.py", "corrupt obs_column_short " + path + " " + bad_length);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  try {
+    H5adObsReader short_column(bad_length, {"n_genes"});
+    FAIL() << "expected an error";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.field(), "/obs/n_genes");
+    EXPECT_NE(std::string(e.what()).find("has 52 rows; expected 53"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW((H5adObsReader{bad_length, {"cell_type"}}));
+  // a group that is no dataframe column
+  try {
+    H5adObsReader{Cases::get().file("obs_legacy_v07"), {"__categories"}};
+    FAIL() << "expected an error";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.field(), "/obs/__categories");
+    EXPECT_NE(std::string(e.what()).find("expected a dataframe column"), std::string::npos) << e.what();
+  }
+}
+
 TEST(H5ad, UpdateAddsEmbeddingsColumnsAndUnsWithoutTouchingTheRest) {
   test::TempDir out;
   std::string in = test::real_data("pbmc_small.h5ad");
@@ -365,7 +554,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Malformed{"index_out_of_range", "csr_f32", "/X/indices", "out of range"},
                       Malformed{"shape_mismatch", "csr_f32", "/X/indptr", "expected 10"},
                       Malformed{"float16", "csr_f32", "/X/data", "unsupported dtype"},
-                      Malformed{"categorical_code", "full", "/obs/cell_type/codes", "out of range"}),
+                      Malformed{"categorical_code", "full", "/obs/cell_type/codes", "out of range"},
+                      Malformed{"obs_code_late", "obs_kinds", "/obs/cell_type/codes", "code 9 at row 40"},
+                      Malformed{"obs_column_short", "obs_kinds", "/obs/n_genes", "has 52 rows; expected 53"}),
     [](const auto& info) { return std::string(info.param.kind); });
 
 // A stand-in for a compression filter this HDF5 lacks (blosc's id): registered while the

@@ -227,6 +227,89 @@ TEST(Ingest, ReadsALayer) {
   EXPECT_FALSE(fs::exists(tmp / "t"));
 }
 
+// Obs is read per block of cells (io::H5adObsReader), not whole: every kind of column, blocks of 7
+// rows, cells dropped inside blocks (with and without a value transform), a missing column.
+TEST(Ingest, ObsColumnsOfEveryKindReadPerBlock) {
+  test::TempDir tmp;
+  // pbmc_small with rows 3, 9 and 20 emptied and obs columns of every kind
+  io::AnnData a = io::read_h5ad(pbmc_small());
+  const io::CsrMatrix x = a.matrix_csr();
+  io::CsrMatrix y = x;
+  y.indices.clear();
+  y.data.clear();
+  y.indptr.assign(1, 0);
+  for (int64_t r = 0; r < x.n_rows; ++r) {
+    if (r != 3 && r != 9 && r != 20)
+      for (int64_t k = x.indptr[r]; k < x.indptr[r + 1]; ++k) {
+        y.indices.push_back(x.indices[k]);
+        y.data.push_back(x.data[k]);
+      }
+    y.indptr.push_back(static_cast<int64_t>(y.indices.size()));
+  }
+  a.set_matrix("", io::make_csr(y));
+  const int64_t n = a.n_obs();
+  std::vector<int32_t> codes;
+  std::vector<std::string> names;
+  std::vector<int64_t> ints;
+  std::vector<double> reals;
+  std::vector<bool> flags, mask;
+  for (int64_t i = 0; i < n; ++i) {
+    codes.push_back(i % 5 == 0 ? -1 : static_cast<int32_t>(i % 3));  // -1: NA
+    names.push_back("sample " + std::to_string(i * 7));
+    ints.push_back(i * 1000003 - 40);
+    reals.push_back(i == 4 ? std::nan("") : 0.1 * static_cast<double>(i) - 2.5);
+    flags.push_back(i % 4 == 1);
+    mask.push_back(i % 6 == 2);
+  }
+  io::Node& obs = a.obs();
+  io::dataframe_set_column(obs, "kind", io::make_categorical(codes, io::make_string_array({"B", "T", "NK"})));
+  io::dataframe_set_column(obs, "name", io::make_string_array(names));
+  io::dataframe_set_column(obs, "count", io::make_array(io::Array::from(ints)));
+  io::dataframe_set_column(obs, "score", io::make_array(io::Array::from(reals)));
+  io::dataframe_set_column(obs, "flag", io::make_array(io::Array::from(flags)));
+  io::dataframe_set_column(obs, "maybe", io::make_nullable("nullable-integer", io::Array::from(ints), mask));
+  const std::string input = tmp / "kinds.h5ad";
+  io::write_h5ad(a, input);
+
+  const io::AnnData whole = io::read_h5ad(input);
+  const std::vector<std::string> columns{"kind", "name", "count", "score", "flag", "maybe", "groups"};
+  std::vector<std::vector<std::string>> want;
+  for (const std::string& c : columns) want.push_back(io::column_strings(whole.obs(), c));
+  const std::vector<std::string> barcodes = whole.obs_names();
+  const io::Vocab vocab = vocab_of({pbmc_small()});
+  for (bool transform : {false, true}) {
+    SCOPED_TRACE(transform ? "normalize_total + log1p" : "values as read");
+    IngestOptions o;
+    o.block_rows = 7;
+    o.shard_cells = 30;
+    o.obs_columns = columns;
+    o.obs_columns.push_back("not_there");
+    o.allow_missing_obs = true;
+    o.values.normalize_total = transform;  // without a target: the median pass, which reads no obs
+    o.values.log1p = transform;
+    const std::string out = tmp / (transform ? "t" : "s");
+    const IngestReport r = ingest({input}, vocab, out, o);
+    EXPECT_EQ(r.n_cells_all_zero, 3);
+    const CellStore s = CellStore::open(out);
+    ASSERT_EQ(s.n_cells(), n - 3);
+    int64_t i = 0;
+    for (int64_t c = 0; c < n; ++c) {
+      if (c == 3 || c == 9 || c == 20) continue;
+      EXPECT_EQ(s.obs("barcode", i), barcodes[c]) << "cell " << c;
+      for (size_t k = 0; k < columns.size(); ++k) EXPECT_EQ(s.obs(columns[k], i), want[k][c]) << columns[k] << " cell " << c;
+      EXPECT_EQ(s.obs("not_there", i), "");
+      ++i;
+    }
+  }
+  // the kinds are there: NA categories, NaN, bools, masked values
+  EXPECT_EQ(want[0][0], "");
+  EXPECT_EQ(want[0][1], "T");
+  EXPECT_EQ(want[3][4], "nan");
+  EXPECT_EQ(want[4][1], "True");
+  EXPECT_EQ(want[5][2], "");
+  EXPECT_EQ(want[5][1], "999963");
+}
+
 TEST(Ingest, TenxFolderGivesTheSameCellsAsTheH5ad) {
   test::TempDir tmp;
   const std::string dir = test::real_data("pbmc3k_decoupler_10x");
@@ -236,7 +319,11 @@ TEST(Ingest, TenxFolderGivesTheSameCellsAsTheH5ad) {
   const std::vector<Row> want = expected_rows(pbmc3k(), vocab);
   ASSERT_EQ(s.n_cells(), 160);
   EXPECT_EQ(s.obs("dataset", 0), "pbmc3k_decoupler_10x");
-  for (int64_t i = 0; i < 160; ++i) expect_row(s, i, want[i]);
+  const std::vector<std::string> barcodes = io::read_any(dir).obs_names();
+  for (int64_t i = 0; i < 160; ++i) {
+    expect_row(s, i, want[i]);
+    EXPECT_EQ(s.obs("barcode", i), barcodes[i]);
+  }
 }
 
 TEST(Ingest, RefusesAnExistingPathUnlessOverwritingAStore) {

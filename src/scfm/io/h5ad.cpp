@@ -184,14 +184,27 @@ std::vector<std::string> dataframe_columns(const Node& df) {
   return order->strings;
 }
 
+// Throws when a dataset of the element was not loaded (H5adReadOptions::lazy_obs).
+static void require_loaded(const Node& n, const std::string& name) {
+  if (!n.is_group && !n.loaded)
+    throw Error("dataframe column '" + name + "' was opened without its values (lazy_obs); read it with "
+                "io::H5adObsReader or without lazy_obs");
+  for (auto& [k, c] : n.children) require_loaded(c, name);
+}
+
 std::vector<std::string> dataframe_index(const Node& df) {
   std::string index_name = df.attr_string("_index", "_index");
   const Node* idx = df.child(index_name);
   if (idx == nullptr) return {};
   if (idx->is_group) return column_strings(df, index_name);
-  if (idx->data.is_string()) return idx->data.strings;
+  require_loaded(*idx, index_name);
+  return index_strings(idx->data);
+}
+
+std::vector<std::string> index_strings(const Array& index) {
+  if (index.is_string()) return index.strings;
   std::vector<std::string> out;
-  for (int64_t i = 0; i < idx->data.size(); ++i) out.push_back(std::to_string(idx->data.get<int64_t>(i)));
+  for (int64_t i = 0; i < index.size(); ++i) out.push_back(std::to_string(index.get<int64_t>(i)));
   return out;
 }
 
@@ -237,31 +250,46 @@ static std::string format_number(const Array& a, int64_t i) {
   return std::to_string(a.get<int64_t>(i));
 }
 
-static std::vector<std::string> array_strings(const Array& a) {
+std::vector<std::string> array_strings(const Array& a) {
   if (a.is_string()) return a.strings;
   std::vector<std::string> out(static_cast<size_t>(a.size()));
   for (int64_t i = 0; i < a.size(); ++i) out[i] = format_number(a, i);
   return out;
 }
 
+std::string codes_out_of_range(const Array& codes, int64_t n_categories, int64_t first_row) {
+  for (int64_t i = 0; i < codes.size(); ++i) {
+    const int64_t c = codes.get<int64_t>(i);
+    if (c < -1 || c >= n_categories)
+      return "code " + std::to_string(c) + " at row " + std::to_string(first_row + i) +
+             " is out of range; expected -1 (NA) or 0.." + std::to_string(n_categories - 1);
+  }
+  return "";
+}
+
+std::vector<std::string> categorical_strings(const Array& codes, const std::vector<std::string>& categories) {
+  std::vector<std::string> out(static_cast<size_t>(codes.size()));
+  for (int64_t i = 0; i < codes.size(); ++i) {
+    const int64_t c = codes.get<int64_t>(i);
+    if (c >= 0) out[i] = categories[static_cast<size_t>(c)];
+  }
+  return out;
+}
+
+void blank_masked(std::vector<std::string>& values, const Array& mask) {
+  for (int64_t i = 0; i < mask.size(); ++i)
+    if (mask.get<int>(i)) values[static_cast<size_t>(i)].clear();
+}
+
 std::vector<std::string> column_strings(const Node& df, const std::string& name) {
   const Node* n = df.child(name);
   if (n == nullptr) throw Error("dataframe has no column '" + name + "'");
+  require_loaded(*n, name);
   if (!n->is_group) return array_strings(n->data);
-  if (n->encoding() == "categorical") {
-    std::vector<std::string> cats = array_strings(n->child("categories")->data);
-    const Array& codes = n->child("codes")->data;
-    std::vector<std::string> out(static_cast<size_t>(codes.size()));
-    for (int64_t i = 0; i < codes.size(); ++i) {
-      int64_t c = codes.get<int64_t>(i);
-      out[i] = c < 0 ? "" : cats[static_cast<size_t>(c)];
-    }
-    return out;
-  }
+  if (n->encoding() == "categorical")
+    return categorical_strings(n->child("codes")->data, array_strings(n->child("categories")->data));
   std::vector<std::string> out = array_strings(n->child("values")->data);
-  const Array& mask = n->child("mask")->data;
-  for (int64_t i = 0; i < mask.size(); ++i)
-    if (mask.get<int>(i)) out[i] = "";
+  blank_masked(out, n->child("mask")->data);
   return out;
 }
 
@@ -273,6 +301,7 @@ namespace {
 struct ReadContext {
   std::string path;
   int64_t lazy = -1;
+  bool lazy_obs = false;
 };
 
 bool is_matrix_slot(const std::string& hdf5_path) {
@@ -312,6 +341,17 @@ bool unsupported_type(hid_t dset) {
   return c == H5T_COMPOUND || c == H5T_REFERENCE || c == H5T_OPAQUE || c == H5T_VLEN || c == H5T_ARRAY;
 }
 
+// Makes `n` a dataset's node without its values: dtype and shape, and where to find them.
+void set_lazy(Node& n, hid_t d, const std::string& hdf5_path, const h5::DatasetInfo& info) {
+  n.loaded = false;
+  n.source = hdf5_path;
+  n.data.dtype = info.dtype;
+  n.data.shape = info.shape;
+  h5::check_filters(d);
+}
+
+bool in_obs(const std::string& hdf5_path) { return hdf5_path.rfind("/obs/", 0) == 0; }
+
 Node load_dataset(hid_t loc, const std::string& name, const std::string& hdf5_path, bool in_matrix,
                   const ReadContext& ctx) {
   h5::Handle d = h5::open_dataset(loc, name);
@@ -328,12 +368,8 @@ Node load_dataset(hid_t loc, const std::string& name, const std::string& hdf5_pa
   h5::DatasetInfo info = h5::dataset_info(d);
   int64_t size = 1;
   for (int64_t s : info.shape) size *= s;
-  if (in_matrix && ctx.lazy >= 0 && size > ctx.lazy) {
-    n.loaded = false;
-    n.source = hdf5_path;
-    n.data.dtype = info.dtype;
-    n.data.shape = info.shape;
-    h5::check_filters(d);
+  if ((in_matrix && ctx.lazy >= 0 && size > ctx.lazy) || (ctx.lazy_obs && in_obs(hdf5_path))) {
+    set_lazy(n, d, hdf5_path, info);
   } else {
     n.data = h5::read_dataset(d);
   }
@@ -342,7 +378,7 @@ Node load_dataset(hid_t loc, const std::string& name, const std::string& hdf5_pa
 
 // anndata 0.7: a categorical column is its codes dataset with an object reference to the
 // categories (in __categories/<name>), which carry an `ordered` attribute.
-Node load_legacy_categorical(hid_t df, const std::string& name) {
+Node load_legacy_categorical(hid_t df, const std::string& name, const std::string& hdf5_path, const ReadContext& ctx) {
   h5::Handle codes_d = h5::open_dataset(df, name);
   h5::Handle cats_d = h5::deref_attr(codes_d, "categories");
   Node cats = make_array(h5::read_dataset(cats_d));
@@ -353,7 +389,14 @@ Node load_legacy_categorical(hid_t df, const std::string& name) {
   n.is_group = true;
   set_encoding(n, "categorical", "0.2.0");
   n.set_attr("ordered", Array::scalar<bool>(ordered));
-  n.set("codes", make_array(h5::read_dataset(codes_d)));
+  if (ctx.lazy_obs && in_obs(hdf5_path)) {
+    Node codes;
+    set_lazy(codes, codes_d, hdf5_path, h5::dataset_info(codes_d));
+    set_encoding(codes, "array", "0.2.0");
+    n.set("codes", std::move(codes));
+  } else {
+    n.set("codes", make_array(h5::read_dataset(codes_d)));
+  }
   n.set("categories", std::move(cats));
   return n;
 }
@@ -371,7 +414,7 @@ Node load_group(hid_t loc, const std::string& name, const std::string& hdf5_path
     if (dataframe && h5::is_dataset(g, child)) {
       h5::Handle d = h5::open_dataset(g, child);
       if (h5::attr_is_reference(d, "categories")) {
-        n.children.emplace_back(child, load_legacy_categorical(g, child));
+        n.children.emplace_back(child, load_legacy_categorical(g, child, child_path, ctx));
         continue;
       }
     }
@@ -413,13 +456,11 @@ void normalize(Node& n, bool is_root) {
       const Array* order = n.attr("column-order");
       if (order == nullptr || !order->is_string()) n.set_attr("column-order", Array::from_strings({}));
     }
-  } else if (n.loaded && n.attr("encoding-type") == nullptr) {
+  } else if (n.attr("encoding-type") == nullptr) {  // lazy nodes too: they keep dtype and shape
     if (n.data.is_string())
       set_encoding(n, n.data.is_scalar() ? "string" : "string-array", "0.2.0");
     else
       set_encoding(n, n.data.is_scalar() ? "numeric-scalar" : "array", "0.2.0");
-  } else if (!n.loaded && n.attr("encoding-type") == nullptr) {
-    set_encoding(n, "array", "0.2.0");
   }
   for (auto& [k, c] : n.children) normalize(c, false);
 }
@@ -488,12 +529,9 @@ void validate(const Node& n, const std::string& path, const ReadContext& ctx) {
     const Node* cats = n.child("categories");
     if (codes == nullptr || cats == nullptr) bad(ctx, path, "categorical without codes or categories");
     if (!dtype_is_integer(codes->data.dtype)) bad(ctx, path + "/codes", std::string("unsupported dtype ") + dtype_name(codes->data.dtype) + "; expected integer codes");
-    int64_t ncat = cats->data.size();
-    for (int64_t i = 0; i < codes->data.size(); ++i) {
-      int64_t c = codes->data.get<int64_t>(i);
-      if (c < -1 || c >= ncat)
-        bad(ctx, path + "/codes", "code " + std::to_string(c) + " at row " + std::to_string(i) +
-                                      " is out of range; expected -1 (NA) or 0.." + std::to_string(ncat - 1));
+    if (codes->loaded) {
+      const std::string wrong = codes_out_of_range(codes->data, cats->data.size());
+      if (!wrong.empty()) bad(ctx, path + "/codes", wrong);
     }
   } else if (enc.rfind("nullable-", 0) == 0) {
     if (n.child("values") == nullptr || n.child("mask") == nullptr) bad(ctx, path, enc + " without values or mask");
@@ -529,7 +567,7 @@ std::vector<int64_t> matrix_shape(const Node& m) {
 
 AnnData read_h5ad(const std::string& path, const H5adReadOptions& options) {
   h5::Handle file = h5::open_file(path);
-  ReadContext ctx{path, options.lazy_matrix_elements};
+  ReadContext ctx{path, options.lazy_matrix_elements, options.lazy_obs};
   AnnData ad;
   ad.path = path;
   ad.root = load(file, "/", "/", false, ctx);

@@ -80,10 +80,26 @@ struct Column {
 };
 Column describe_column(const Node& df, const std::string& name);
 // Column values as strings (numbers printed, NA as "" for categorical/nullable, bools "True"/"False").
+// Throws if the column was not loaded (H5adReadOptions::lazy_obs).
 std::vector<std::string> column_strings(const Node& df, const std::string& name);
 // Column names in column-order.
 std::vector<std::string> dataframe_columns(const Node& df);
+// The index as strings. Throws if it was not loaded (H5adReadOptions::lazy_obs).
 std::vector<std::string> dataframe_index(const Node& df);
+
+// The steps column_strings and dataframe_index decode with, for readers that decode a column a
+// block of rows at a time (h5ad_obs.h) and must give the same strings.
+// Values: strings as they are, floats "%.9g" ("nan"), other numbers in decimal, bools "True"/"False".
+std::vector<std::string> array_strings(const Array& values);
+// An index stored as a dataset: strings as they are, numbers as (truncated) integers.
+std::vector<std::string> index_strings(const Array& index);
+// "" when every code is -1 (NA) or in [0, n_categories); else what is wrong with the first bad one,
+// counting rows from `first_row` ("code 7 at row 12 is out of range; expected -1 (NA) or 0..3").
+std::string codes_out_of_range(const Array& codes, int64_t n_categories, int64_t first_row = 0);
+// The labels of categorical codes, NA (-1) as "". The codes must be in range (codes_out_of_range).
+std::vector<std::string> categorical_strings(const Array& codes, const std::vector<std::string>& categories);
+// Empties the values whose mask entry is set (the NA of the nullable-* encodings).
+void blank_masked(std::vector<std::string>& values, const Array& mask);
 
 class AnnData {
  public:
@@ -110,6 +126,12 @@ struct H5adReadOptions {
   // Matrices (X, layers, obsm, varm, obsp, varp, raw/X) bigger than this many elements are not
   // loaded: their nodes keep dtype and shape only (`loaded == false`). -1 loads everything.
   int64_t lazy_matrix_elements = -1;
+  // true: no dataset under /obs is loaded either (the index, plain columns, categorical codes and
+  // categories, nullable values and masks): their nodes keep dtype and shape only, so n_obs(),
+  // dataframe_columns() and describe_column() work while obs_names() and column_strings() on obs
+  // throw. Categorical codes are then not range-checked (io::H5adObsReader checks the rows it
+  // reads). For readers that stream obs by blocks (store/ingest); not meant to be written back.
+  bool lazy_obs = false;
 };
 AnnData read_h5ad(const std::string& path, const H5adReadOptions& options = {});
 

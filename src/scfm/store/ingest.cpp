@@ -5,6 +5,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <thread>
 #ifdef __GLIBC__
@@ -12,6 +13,7 @@
 #endif
 
 #include "scfm/io/h5ad.h"
+#include "scfm/io/h5ad_obs.h"
 #include "scfm/io/h5ad_stream.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/normalize.h"
@@ -99,30 +101,37 @@ class RowMapper {
   std::vector<float> values_;
 };
 
-// Calls consume(block, first_row) for consecutive blocks of at most `block_rows` rows of an input's
-// matrix. .h5ad: a second thread reads the next block from the file while `consume` runs on this
-// one (only that thread calls HDF5 meanwhile). 10x: slices of the matrix already in memory.
-using BlockFn = std::function<void(const io::CsrMatrix& block, int64_t first_row)>;
+// A block of an input's cells: rows [first, first + x.n_rows) of its matrix and, when asked for,
+// their obs strings: obs[c][r] for the store's columns after "dataset" (see InputObs).
+struct Block {
+  io::CsrMatrix x;
+  int64_t first = 0;
+  std::vector<std::vector<std::string>> obs;
+};
+using BlockFn = std::function<void(const Block& block)>;
+using ReadFn = std::function<Block(int64_t start, int64_t count)>;
 
-void for_each_h5ad_block(io::H5adMatrixReader& reader, int64_t block_rows, const BlockFn& consume) {
-  const int64_t n = reader.n_rows();
+// Calls consume(block) for consecutive blocks of at most `block_rows` of an input's `n` rows, read
+// by `read`. A second thread reads the next block while `consume` runs on this one: only that
+// thread reads the input (HDF5 included) meanwhile.
+void for_each_block(int64_t n, int64_t block_rows, const ReadFn& read, const BlockFn& consume) {
   if (n == 0) return;
-  io::CsrMatrix cur = reader.read_rows(0, std::min(block_rows, n));
+  Block cur = read(0, std::min(block_rows, n));
   for (int64_t start = 0; start < n; start += block_rows) {
     const int64_t next_start = start + block_rows;
-    io::CsrMatrix next;
+    Block next;
     std::exception_ptr read_error;
     std::thread prefetch;
     if (next_start < n)
       prefetch = std::thread([&] {
         try {
-          next = reader.read_rows(next_start, std::min(block_rows, n - next_start));
+          next = read(next_start, std::min(block_rows, n - next_start));
         } catch (...) {
           read_error = std::current_exception();
         }
       });
     try {
-      consume(cur, start);
+      consume(cur);
     } catch (...) {
       if (prefetch.joinable()) prefetch.join();
       throw;
@@ -133,23 +142,22 @@ void for_each_h5ad_block(io::H5adMatrixReader& reader, int64_t block_rows, const
   }
 }
 
-void for_each_memory_block(const io::CsrMatrix& m, int64_t block_rows, const BlockFn& consume) {
+// Rows [start, start + count) of a matrix in memory.
+io::CsrMatrix slice_rows(const io::CsrMatrix& m, int64_t start, int64_t count) {
   io::CsrMatrix block;
-  for (int64_t start = 0; start < m.n_rows; start += block_rows) {
-    const int64_t count = std::min(block_rows, m.n_rows - start);
-    const int64_t a = m.indptr[start], b = m.indptr[start + count];
-    block.n_rows = count;
-    block.n_cols = m.n_cols;
-    block.indptr.resize(static_cast<size_t>(count + 1));
-    for (int64_t r = 0; r <= count; ++r) block.indptr[r] = m.indptr[start + r] - a;
-    block.indices.assign(m.indices.begin() + a, m.indices.begin() + b);
-    block.data.assign(m.data.begin() + a, m.data.begin() + b);
-    consume(block, start);
-  }
+  const int64_t a = m.indptr[start], b = m.indptr[start + count];
+  block.n_rows = count;
+  block.n_cols = m.n_cols;
+  block.indptr.resize(static_cast<size_t>(count + 1));
+  for (int64_t r = 0; r <= count; ++r) block.indptr[r] = m.indptr[start + r] - a;
+  block.indices.assign(m.indices.begin() + a, m.indices.begin() + b);
+  block.data.assign(m.data.begin() + a, m.data.begin() + b);
+  return block;
 }
 
-// One input, opened: its obs/var (X stays on disk for .h5ad; 10x inputs are whole) and its genes
-// matched to the vocabulary.
+// One input, opened: its var, its obs without values for .h5ad (they are read per block, like X:
+// InputObs) or whole for 10x inputs (whose matrix is whole too), and its genes matched to the
+// vocabulary.
 struct OpenedInput {
   bool tenx = false;
   io::AnnData meta;
@@ -163,32 +171,103 @@ OpenedInput open_input(const std::string& path, const io::Vocab& vocab, const In
   if (in.tenx && !options.layer.empty())
     throw Error(path + ": a 10x input has no layers (asked for layer \"" + options.layer + "\")");
   io::TenxOptions ro = options.tenx;
-  ro.h5ad.lazy_matrix_elements = 0;  // .h5ad: obs and var only; X stays on disk
+  ro.h5ad.lazy_matrix_elements = 0;  // .h5ad: X stays on disk...
+  ro.h5ad.lazy_obs = true;           // ...and so do obs's values: n_obs and the column names only
   in.meta = io::read_any(path, ro);
   in.match = io::match_genes(vocab, in.meta, options.gene_col);
   return in;
 }
 
-// Streams the input's matrix through `consume` in blocks, checking its shape against obs x var.
-void stream_input(const std::string& path, const OpenedInput& in, const IngestOptions& options, const BlockFn& consume) {
+// The obs strings of an input's cells for the store's columns after "dataset": the obs index
+// ("barcode"), then options.obs_columns ("" for a column the input lacks, with allow_missing_obs;
+// without it, a missing column is an error naming the file and listing its columns). .h5ad: read
+// per block from the file (io::H5adObsReader), so memory follows the block, not the input; 10x:
+// sliced from the obs read with the matrix.
+class InputObs {
+ public:
+  InputObs(const std::string& path, const OpenedInput& in, const IngestOptions& options) {
+    const std::vector<std::string> have = io::dataframe_columns(in.meta.obs());
+    std::vector<std::string> present;
+    for (const std::string& c : options.obs_columns) {
+      if (std::find(have.begin(), have.end(), c) != have.end()) {
+        source_.push_back(static_cast<int>(present.size()));
+        present.push_back(c);
+        continue;
+      }
+      if (!options.allow_missing_obs) {
+        std::string list;
+        for (const auto& h : have) list += (list.empty() ? "" : ", ") + h;
+        throw FormatError(path, "/obs/" + c,
+                          "no such obs column; the obs columns are: " + (list.empty() ? "(none)" : list) +
+                              " (or allow missing obs columns to store \"\")");
+      }
+      source_.push_back(-1);
+    }
+    if (!in.tenx) {
+      reader_ = std::make_unique<io::H5adObsReader>(path, present);
+      return;
+    }
+    whole_.push_back(in.meta.obs_names());
+    for (const std::string& c : present) whole_.push_back(io::column_strings(in.meta.obs(), c));
+  }
+
+  // Rows [start, start + count): one vector per column, `count` strings each.
+  std::vector<std::vector<std::string>> rows(int64_t start, int64_t count) {
+    std::vector<std::vector<std::string>> got;  // the index, then the columns the input has
+    if (reader_) {
+      io::H5adObsBlock b = reader_->read(start, count);
+      got.push_back(std::move(b.index));
+      for (auto& c : b.columns) got.push_back(std::move(c));
+    } else {
+      for (const auto& w : whole_) got.emplace_back(w.begin() + start, w.begin() + start + count);
+    }
+    std::vector<std::vector<std::string>> out;
+    out.push_back(std::move(got[0]));
+    for (int k : source_)
+      out.push_back(k < 0 ? std::vector<std::string>(static_cast<size_t>(count)) : std::move(got[1 + k]));
+    return out;
+  }
+
+ private:
+  std::vector<int> source_;  // per obs_columns entry: its index among the input's columns, -1 = missing
+  std::unique_ptr<io::H5adObsReader> reader_;       // .h5ad
+  std::vector<std::vector<std::string>> whole_;     // 10x: the index, then the columns
+};
+
+// Streams the input's matrix through `consume` in blocks, checking its shape against obs x var;
+// with `obs`, each block carries its cells' obs strings.
+void stream_input(const std::string& path, const OpenedInput& in, const IngestOptions& options, InputObs* obs,
+                  const BlockFn& consume) {
   const int64_t n_obs = in.meta.n_obs();
   const int64_t n_genes = static_cast<int64_t>(in.match.var_to_id.size());
+  auto check_shape = [&](const std::string& field, int64_t rows, int64_t cols) {
+    if (rows != n_obs || cols != n_genes)
+      throw FormatError(path, field, "shape " + std::to_string(rows) + " x " + std::to_string(cols) +
+                                         " disagrees with obs x var " + std::to_string(n_obs) + " x " +
+                                         std::to_string(n_genes));
+  };
+  std::function<io::CsrMatrix(int64_t, int64_t)> read_x;
+  io::CsrMatrix whole;  // 10x
+  std::unique_ptr<io::H5adMatrixReader> reader;  // .h5ad
   if (in.tenx) {
-    const io::CsrMatrix m = in.meta.matrix_csr(options.layer);
-    if (m.n_rows != n_obs || m.n_cols != n_genes)
-      throw FormatError(path, "matrix", "shape " + std::to_string(m.n_rows) + " x " + std::to_string(m.n_cols) +
-                                            " disagrees with obs x var " + std::to_string(n_obs) + " x " + std::to_string(n_genes));
-    for_each_memory_block(m, options.block_rows, consume);
-    return;
+    whole = in.meta.matrix_csr(options.layer);
+    check_shape("matrix", whole.n_rows, whole.n_cols);
+    read_x = [&](int64_t start, int64_t count) { return slice_rows(whole, start, count); };
+  } else {
+    io::H5adStreamOptions so;
+    so.layer = options.layer;
+    reader = std::make_unique<io::H5adMatrixReader>(path, so);
+    check_shape(options.layer.empty() ? "/X" : "/layers/" + options.layer, reader->n_rows(), reader->n_cols());
+    read_x = [&](int64_t start, int64_t count) { return reader->read_rows(start, count); };
   }
-  io::H5adStreamOptions so;
-  so.layer = options.layer;
-  io::H5adMatrixReader reader(path, so);
-  if (reader.n_rows() != n_obs || reader.n_cols() != n_genes)
-    throw FormatError(path, options.layer.empty() ? "/X" : "/layers/" + options.layer,
-                      "shape " + std::to_string(reader.n_rows()) + " x " + std::to_string(reader.n_cols()) +
-                          " disagrees with obs x var " + std::to_string(n_obs) + " x " + std::to_string(n_genes));
-  for_each_h5ad_block(reader, options.block_rows, consume);
+  auto read = [&](int64_t start, int64_t count) {
+    Block b;
+    b.first = start;
+    b.x = read_x(start, count);
+    if (obs != nullptr) b.obs = obs->rows(start, count);
+    return b;
+  };
+  for_each_block(n_obs, options.block_rows, read, consume);
 }
 
 // scanpy's default normalize_total target: the median of the positive totals, here of every kept
@@ -198,7 +277,8 @@ double median_total(const std::vector<std::string>& inputs, const io::Vocab& voc
   for (const std::string& path : inputs) {
     const OpenedInput in = open_input(path, vocab, options);
     RowMapper mapper(in.match.var_to_id);
-    stream_input(path, in, options, [&](const io::CsrMatrix& m, int64_t) {
+    stream_input(path, in, options, nullptr, [&](const Block& b) {
+      const io::CsrMatrix& m = b.x;
       for (int64_t r = 0; r < m.n_rows; ++r) {
         const int64_t a = m.indptr[r];
         const int64_t n = mapper.map(m.indices.data() + a, m.data.data() + a, m.indptr[r + 1] - a);
@@ -325,7 +405,6 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
     ir.dataset = names[in_k];
     const OpenedInput in = open_input(path, vocab, options);
     const io::GeneMatch& match = in.match;
-    const io::AnnData& meta = in.meta;
     ir.n_genes = static_cast<int64_t>(match.var_to_id.size());
     ir.n_genes_matched = match.n_matched;
     ir.n_genes_dropped = match.n_unmatched;
@@ -337,37 +416,22 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
         if (seen[k] >= 0 && seen[k] == seen[k - 1]) ++ir.n_genes_merged;
     }
 
-    const int64_t n_obs = meta.n_obs();
-    std::vector<std::vector<std::string>> obs_values;  // per column, per cell
-    obs_values.push_back({});                          // dataset: constant, filled per cell
-    obs_values.push_back(meta.obs_names());
-    const std::vector<std::string> have = io::dataframe_columns(meta.obs());
-    for (const std::string& c : options.obs_columns) {
-      if (std::find(have.begin(), have.end(), c) == have.end()) {
-        if (!options.allow_missing_obs) {
-          std::string list;
-          for (const auto& h : have) list += (list.empty() ? "" : ", ") + h;
-          throw FormatError(path, "/obs/" + c,
-                            "no such obs column; the obs columns are: " + (list.empty() ? "(none)" : list) +
-                                " (or allow missing obs columns to store \"\")");
-        }
-        obs_values.push_back(std::vector<std::string>(static_cast<size_t>(n_obs)));
-      } else {
-        obs_values.push_back(io::column_strings(meta.obs(), c));
-      }
-    }
+    InputObs obs(path, in, options);
 
     RowMapper mapper(match.var_to_id);
     std::vector<std::string> obs_row(columns.size());
     obs_row[0] = ir.dataset;
     io::CsrMatrix kept;          // the block's kept cells as store rows (transformed in place)
-    std::vector<int64_t> source;  // their rows in the input
-    auto add_cell = [&](const int32_t* ids, const float* values, int64_t n, int64_t input_row) {
-      for (size_t c = 1; c < columns.size(); ++c) obs_row[c] = obs_values[c][static_cast<size_t>(input_row)];
+    std::vector<int64_t> source;  // their rows in the block
+    // r: the cell's row in the block
+    auto add_cell = [&](const int32_t* ids, const float* values, int64_t n, const Block& b, int64_t r) {
+      for (size_t c = 1; c < columns.size(); ++c) obs_row[c] = b.obs[c - 1][static_cast<size_t>(r)];
       writer.add(ids, values, n, obs_row);
       ++ir.n_cells_kept;
     };
-    auto take_block = [&](const io::CsrMatrix& m, int64_t first) {
+    auto take_block = [&](const Block& b) {
+      const io::CsrMatrix& m = b.x;
+      const int64_t first = b.first;
       ir.n_cells_read += m.n_rows;
       if (!transform) {  // straight from the mapper to the writer
         for (int64_t r = 0; r < m.n_rows; ++r) {
@@ -376,7 +440,7 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
           if (n == 0)
             ++ir.n_cells_all_zero;
           else
-            add_cell(mapper.ids(), mapper.values(), n, first + r);
+            add_cell(mapper.ids(), mapper.values(), n, b, r);
         }
         return;
       }
@@ -396,7 +460,7 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
         kept.indices.insert(kept.indices.end(), mapper.ids(), mapper.ids() + n);
         kept.data.insert(kept.data.end(), mapper.values(), mapper.values() + n);
         kept.indptr.push_back(kept.nnz());
-        source.push_back(first + r);
+        source.push_back(r);
         ++kept.n_rows;
       }
       try {
@@ -427,10 +491,10 @@ IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& voc
       }
       for (int64_t r = 0; r < kept.n_rows; ++r) {
         const int64_t a = kept.indptr[r];
-        add_cell(kept.indices.data() + a, kept.data.data() + a, kept.indptr[r + 1] - a, source[static_cast<size_t>(r)]);
+        add_cell(kept.indices.data() + a, kept.data.data() + a, kept.indptr[r + 1] - a, b, source[static_cast<size_t>(r)]);
       }
     };
-    stream_input(path, in, options, take_block);
+    stream_input(path, in, options, &obs, take_block);
 
     report.n_cells_read += ir.n_cells_read;
     report.n_cells_all_zero += ir.n_cells_all_zero;

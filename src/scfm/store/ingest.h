@@ -24,14 +24,15 @@
 // "values" records what was done (manifest.h StoredValues). A value the transform makes 0 is
 // dropped (a cell left empty is counted with the all-zero cells).
 //
-// Speed: for .h5ad inputs the next block is read (HDF5, on a second thread) while the current one
-// is mapped, transformed and handed to the writer; see writer.h for how shards are written.
+// Speed: the next block (matrix rows and their obs; HDF5 for .h5ad inputs) is read on a second
+// thread while the current one is mapped, transformed and handed to the writer; see writer.h for
+// how shards are written.
 //
-// Memory: for .h5ad inputs the matrix is read in blocks of `block_rows` cells
-// (io::H5adMatrixReader) and only obs/var are loaded; with the writer's shard buffers, memory is
-// O(2 blocks + 2 shards + obs strings of one input), never the matrix (writer.h). 10x inputs
-// (MEX folders, .h5) are read whole into memory (io::read_any) - acceptable for single 10x runs,
-// not for atlases.
+// Memory: for .h5ad inputs the matrix and the obs strings (barcodes and obs_columns) are read in
+// blocks of `block_rows` cells (io::H5adMatrixReader, io::H5adObsReader) and only var, uns and
+// obs's column names are loaded whole; with the writer's shard buffers, memory is O(2 blocks + 2
+// shards), never the number of cells (writer.h). 10x inputs (MEX folders, .h5) are read whole into
+// memory (io::read_any) - acceptable for single 10x runs, not for atlases.
 //
 // Failure: any error throws scfm::Error and leaves nothing at `out` (see writer.h).
 #pragma once
