@@ -7,6 +7,12 @@
 #include <ATen/ops/arange.h>
 #include <ATen/ops/full.h>
 #include <ATen/ops/ones.h>
+#include <ATen/ops/sin.h>
+#include <ATen/ops/tanh.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/utils.h>
+
+#include <cmath>
 
 #include <algorithm>
 #include <chrono>
@@ -66,6 +72,23 @@ std::vector<int> run_ranks(const std::string& scenario, int world, const std::st
 
 }  // namespace
 
+// A small net for the reducer scenario: the same initial weights in every process; rank r's
+// micro-batch m has its own inputs; `unused` never gets a gradient.
+struct ReducerNet {
+  torch::nn::Linear a{nullptr}, b{nullptr}, unused{nullptr};
+  ReducerNet() {
+    torch::manual_seed(0);
+    a = torch::nn::Linear(4, 8);
+    b = torch::nn::Linear(8, 3);
+    unused = torch::nn::Linear(2, 2);
+  }
+  std::vector<at::Tensor> params() const { return {a->weight, a->bias, b->weight, b->bias, unused->weight, unused->bias}; }
+  at::Tensor loss(int rank, int micro) {
+    const at::Tensor x = at::sin(at::arange(20, at::kFloat).view({5, 4}) * (1.0 + rank + 2.0 * micro));
+    return b(at::tanh(a(x))).square().sum();
+  }
+};
+
 // The child side: one rank of a scenario. Writes what it saw to $SCFM_TEST_OUT/rank<r>.txt.
 int run_train_child(const std::string& out_dir);
 
@@ -101,6 +124,32 @@ int run_dist_child(const char* scenario) {
       dist->broadcast(b, 0);
       out << b.sum().item<double>() << "\n";
       dist->barrier();
+      return 0;
+    }
+    if (name == "reducer") {
+      // two micro-batches, the second reduced while its backward runs, in 64-byte buckets
+      ReducerNet net;
+      train::GradientReducer reducer(*dist, net.params(), /*bucket_bytes=*/64);
+      // step 1: buckets in reverse parameter order (the unused layer's first: nothing starts
+      // early); step 2: rebuilt in arrival order, unused last
+      int64_t first_early = -1;
+      for (int step = 0; step < 2; ++step) {
+        for (const at::Tensor& p : net.params())
+          if (p.grad().defined()) p.grad().zero_();
+        net.loss(env.rank, 0).backward();
+        reducer.arm();
+        net.loss(env.rank, 1).backward();
+        reducer.finish();
+        if (step == 0) first_early = reducer.started_early();
+      }
+      out << reducer.bucket_count() << " " << first_early << " " << reducer.started_early() << "\n";
+      out.precision(17);
+      for (const at::Tensor& p : net.params()) {
+        out << p.grad().defined() << " ";
+        if (p.grad().defined())
+          for (int64_t i = 0; i < p.numel(); ++i) out << p.grad().reshape({-1})[i].item<double>() << " ";
+        out << "\n";
+      }
       return 0;
     }
     if (name == "dead_rank") {
@@ -151,6 +200,40 @@ TEST(Distributed, TwoRanksAllReduceMeanAndBroadcast) {
     in >> mean_sum >> bcast_sum;
     EXPECT_DOUBLE_EQ(mean_sum, 1.5 * (12 + 5 + 2)) << "rank " << r;
     EXPECT_DOUBLE_EQ(bcast_sum, 0 + 1 + 2 + 3) << "rank " << r;  // rank 0's tensor everywhere
+  }
+}
+
+// GradientReducer: every rank ends with the sum over ranks and micro-batches of the gradients
+// (what one process accumulating all four micro-batches gets), several buckets, and a parameter
+// that got no gradient stays without one.
+TEST(Distributed, ReducerSumsGradientsWhileBackwardRuns) {
+  if (!train::Distributed::available(false)) GTEST_SKIP() << "built without Gloo (e.g. against pip's CUDA LibTorch)";
+  test::TempDir dir;
+  auto codes = run_ranks("reducer", 2, dir.path());
+  ASSERT_EQ(codes, (std::vector<int>{0, 0})) << test::read_text(dir / "rank0.txt") << test::read_text(dir / "rank1.txt");
+  ReducerNet net;
+  for (int r = 0; r < 2; ++r)
+    for (int m = 0; m < 2; ++m) net.loss(r, m).backward();
+  for (int r = 0; r < 2; ++r) {
+    std::ifstream in(dir / ("rank" + std::to_string(r) + ".txt"));
+    int64_t buckets = 0, first_early = -1, early = -1;
+    in >> buckets >> first_early >> early;
+    EXPECT_GT(buckets, 2) << "rank " << r;
+    EXPECT_EQ(first_early, 0) << "rank " << r;  // the unused layer shared the first bucket
+    // after the rebuild every bucket but the unused layer's started during backward
+    EXPECT_EQ(early, buckets - 1) << "rank " << r;
+    for (const at::Tensor& p : net.params()) {
+      int defined = -1;
+      in >> defined;
+      ASSERT_EQ(defined, p.grad().defined() ? 1 : 0) << "rank " << r;
+      if (!defined) continue;
+      const at::Tensor expect = p.grad().reshape({-1});
+      for (int64_t i = 0; i < p.numel(); ++i) {
+        double v = 0;
+        in >> v;
+        EXPECT_NEAR(v, expect[i].item<double>(), 1e-5 * (1 + std::abs(expect[i].item<double>()))) << "rank " << r << " element " << i;
+      }
+    }
   }
 }
 

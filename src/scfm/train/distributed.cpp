@@ -3,6 +3,7 @@
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/ones.h>
+#include <ATen/ops/zeros.h>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #ifdef SCFM_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -15,6 +16,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <mutex>
 
 #include "scfm/util/error.h"
 
@@ -62,6 +64,14 @@ struct Distributed::Impl {
   // where the backend's collectives run: the CPU for Gloo, this rank's GPU for NCCL (which
   // reduces only CUDA tensors); tensors elsewhere are copied there and back.
   at::Device device{at::kCPU};
+  // collectives started and not yet waited for: the work, the tensor and (when it had to move to
+  // `device`) its copy there
+  struct Pending {
+    c10::intrusive_ptr<c10d::Work> work;
+    at::Tensor target, moved;
+  };
+  std::mutex pending_mutex;
+  std::vector<Pending> pending;
 
   void wait(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
     try {
@@ -168,6 +178,28 @@ void Distributed::allreduce_sum(at::Tensor& tensor) {
   if (moved) tensor.copy_(t[0]);
 }
 
+void Distributed::allreduce_sum_start(const at::Tensor& tensor) {
+  Impl::Pending p;
+  p.target = tensor;
+  std::vector<at::Tensor> t{tensor.device() != impl_->device ? tensor.to(impl_->device) : tensor};
+  if (tensor.device() != impl_->device) p.moved = t[0];
+  std::lock_guard<std::mutex> lock(impl_->pending_mutex);
+  p.work = impl_->pg->allreduce(t);
+  impl_->pending.push_back(std::move(p));
+}
+
+void Distributed::wait_all() {
+  std::vector<Impl::Pending> pending;
+  {
+    std::lock_guard<std::mutex> lock(impl_->pending_mutex);
+    pending.swap(impl_->pending);
+  }
+  for (auto& p : pending) {
+    impl_->wait(p.work, "all-reduce");
+    if (p.moved.defined()) p.target.copy_(p.moved);
+  }
+}
+
 void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
   // bucket by dtype, in order, up to bucket_bytes each
   std::map<at::ScalarType, std::vector<std::vector<at::Tensor>>> buckets;
@@ -223,5 +255,167 @@ void Distributed::barrier() {
 }
 
 at::Device Distributed::device() const { return impl_->device; }
+
+// ----------------------------------------------------------------------------------------------
+struct GradientReducer::Impl {
+  struct Bucket {
+    at::Tensor flat;
+    std::vector<size_t> params;  // indices into `params`
+    int64_t waiting = 0;         // parameters not yet written this backward
+  };
+  Distributed* dist = nullptr;
+  std::vector<at::Tensor> params;
+  std::vector<std::pair<size_t, int64_t>> place;  // per parameter: bucket, offset
+  std::vector<Bucket> buckets;
+  std::vector<char> written;  // per parameter, this backward
+  std::vector<char> absent;   // per parameter: no gradient at all this step (left undefined)
+  std::vector<unsigned> hooks;
+  std::mutex mutex;
+  bool armed = false;
+  size_t next_start = 0;  // buckets start in index order
+  size_t started_early = 0;
+
+  int64_t bucket_bytes = 0;
+  std::vector<size_t> arrivals;  // parameters in the order their gradients came, first step
+  bool rebuilt = false;
+
+  // Buckets of up to bucket_bytes, one dtype and device each, filled in `order`.
+  void build(const std::vector<size_t>& order) {
+    buckets.clear();
+    std::vector<int64_t> sizes;
+    for (size_t k : order) {
+      const at::Tensor& p = params[k];
+      const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
+      const bool fresh = buckets.empty() || sizes.back() + bytes > bucket_bytes ||
+                         params[buckets.back().params.front()].scalar_type() != p.scalar_type() ||
+                         params[buckets.back().params.front()].device() != p.device();
+      if (fresh) {
+        buckets.emplace_back();
+        sizes.push_back(0);
+      }
+      place[k] = {buckets.size() - 1, sizes.back() / static_cast<int64_t>(p.element_size())};
+      buckets.back().params.push_back(k);
+      sizes.back() += bytes;
+    }
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      const at::Tensor& first = params[buckets[b].params.front()];
+      buckets[b].flat = at::zeros({sizes[b] / static_cast<int64_t>(first.element_size())}, first.options());
+    }
+  }
+
+  at::Tensor slot(size_t i) {
+    const auto [b, offset] = place[i];
+    return buckets[b].flat.narrow(0, offset, params[i].numel()).view_as(params[i]);
+  }
+  // called with `mutex` held
+  void start_ready() {
+    while (next_start < buckets.size() && buckets[next_start].waiting == 0) dist->allreduce_sum_start(buckets[next_start++].flat);
+  }
+  void on_gradient(size_t i, const at::Tensor& incoming) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!armed || written[i]) return;
+    at::Tensor s = slot(i);
+    const at::Tensor& current = params[i].grad();
+    if (current.defined()) {
+      s.copy_(current);
+      s.add_(incoming);  // what AccumulateGrad stores: .grad += incoming
+    } else if (incoming.is_sparse()) {
+      s.zero_();
+      s.add_(incoming);
+    } else {
+      s.copy_(incoming);
+    }
+    written[i] = 1;
+    if (!rebuilt) arrivals.push_back(i);
+    if (--buckets[place[i].first].waiting == 0) start_ready();
+  }
+};
+
+GradientReducer::GradientReducer(Distributed& dist, const std::vector<at::Tensor>& params, int64_t bucket_bytes)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.dist = &dist;
+  for (const at::Tensor& p : params)
+    if (p.requires_grad()) m.params.push_back(p);
+  m.bucket_bytes = bucket_bytes;
+  m.place.resize(m.params.size());
+  m.written.assign(m.params.size(), 0);
+  m.absent.assign(m.params.size(), 0);
+  std::vector<size_t> order(m.params.size());  // reverse: backward produces the last layers' gradients first
+  for (size_t k = 0; k < order.size(); ++k) order[k] = order.size() - 1 - k;
+  m.build(order);
+  for (size_t i = 0; i < m.params.size(); ++i)
+    m.hooks.push_back(m.params[i].register_hook([impl = impl_.get(), i](const at::Tensor& g) { impl->on_gradient(i, g); }));
+}
+
+GradientReducer::~GradientReducer() {
+  for (size_t i = 0; i < impl_->params.size(); ++i) impl_->params[i].remove_hook(impl_->hooks[i]);
+}
+
+void GradientReducer::arm() {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->armed = true;
+  impl_->next_start = 0;
+  std::fill(impl_->written.begin(), impl_->written.end(), 0);
+  std::fill(impl_->absent.begin(), impl_->absent.end(), 0);
+  for (auto& b : impl_->buckets) b.waiting = static_cast<int64_t>(b.params.size());
+}
+
+void GradientReducer::finish() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (!m.armed) return;
+    m.armed = false;
+    m.started_early = m.next_start;
+    for (size_t i = 0; i < m.params.size(); ++i) {
+      if (m.written[i]) continue;  // parameters without a gradient this backward: what they have
+      const at::Tensor& g = m.params[i].grad();
+      if (g.defined()) {
+        m.slot(i).copy_(g);
+      } else {
+        m.slot(i).zero_();  // what the other ranks add to (they have none either, in practice)
+        m.absent[i] = 1;
+      }
+      m.written[i] = 1;
+      --m.buckets[m.place[i].first].waiting;
+    }
+    m.start_ready();
+  }
+  m.dist->wait_all();
+  c10::NoGradGuard no_grad;
+  for (size_t i = 0; i < m.params.size(); ++i) {
+    if (m.absent[i]) continue;  // stays without a gradient (Adam skips it), as without ranks
+    at::Tensor& g = m.params[i].mutable_grad();
+    if (g.defined() && !g.is_sparse())
+      g.copy_(m.slot(i));
+    else
+      g = m.slot(i).clone();
+  }
+  if (!m.rebuilt) {
+    // As DDP does after its first iteration: buckets in the order the gradients arrived, the
+    // parameters that got none (e.g. registered but unused layers) last, so that none of them
+    // holds back a bucket that could start. Rank 0's order for all: the layouts must agree.
+    std::vector<char> seen(m.params.size(), 0);
+    std::vector<int64_t> order;
+    for (size_t i : m.arrivals) {
+      order.push_back(static_cast<int64_t>(i));
+      seen[i] = 1;
+    }
+    for (size_t k = m.params.size(); k-- > 0;)
+      if (!seen[k]) order.push_back(static_cast<int64_t>(k));
+    at::Tensor t = at::empty({static_cast<int64_t>(order.size())}, at::kLong);
+    std::copy(order.begin(), order.end(), t.data_ptr<int64_t>());
+    m.dist->broadcast(t, 0);
+    std::vector<size_t> agreed(order.size());
+    for (size_t k = 0; k < agreed.size(); ++k) agreed[k] = static_cast<size_t>(t[static_cast<int64_t>(k)].item<int64_t>());
+    m.build(agreed);
+    m.rebuilt = true;
+    m.arrivals.clear();
+  }
+}
+
+int64_t GradientReducer::bucket_count() const { return static_cast<int64_t>(impl_->buckets.size()); }
+int64_t GradientReducer::started_early() const { return static_cast<int64_t>(impl_->started_early); }
 
 }  // namespace scfm::train

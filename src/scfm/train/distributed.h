@@ -49,6 +49,11 @@ class Distributed {
   // buckets of about `bucket_bytes` per dtype so that few collectives are issued.
   void allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes = 25 << 20);
   void allreduce_sum(at::Tensor& tensor);
+  // Starts summing `tensor` across ranks in place and returns at once (Gloo and NCCL run it on
+  // their own threads / streams); wait_all() waits for every started one. Thread-safe; every rank
+  // must start the same collectives in the same order.
+  void allreduce_sum_start(const at::Tensor& tensor);
+  void wait_all();
   void broadcast(at::Tensor& tensor, int root = 0);
   void barrier();
   // Where collectives run (CPU for Gloo, cuda:local_rank for NCCL). Tensors on another device
@@ -57,6 +62,35 @@ class Distributed {
 
  private:
   Distributed();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sums the parameters' gradients across ranks while backward runs, as DDP's reducer does, on the
+// hook API that LibTorch 1.13 and 2.x share. Parameters go into buckets of about `bucket_bytes`
+// (per dtype and device) in reverse order, and after the first reduced backward, as DDP does, in
+// the order their gradients arrived there (rank 0's order, broadcast), parameters that got none
+// last, so that an unused layer does not hold back the buckets after it.
+// While armed, a parameter's hook (called when this backward's gradient for it is ready, before it
+// is accumulated) writes .grad + incoming into its place in the bucket: what accumulation is
+// about to store, by the same addition. A bucket whose parameters are all in is all-reduced at
+// once, asynchronously, overlapping the rest of backward; buckets are started in index order on
+// every rank, as collectives must be. finish() starts the buckets of parameters that got no
+// gradient this time (their current .grad, or zeros), waits, and writes the sums into .grad.
+// Arm it for the last backward of a step (earlier micro-batches accumulate locally).
+class GradientReducer {
+ public:
+  GradientReducer(Distributed& dist, const std::vector<at::Tensor>& params, int64_t bucket_bytes = 25 << 20);
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+  void arm();
+  void finish();
+  int64_t bucket_count() const;
+  // Buckets whose all-reduce had started before the last finish(), i.e. during backward.
+  int64_t started_early() const;
+
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -302,6 +302,9 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   Position pos;
   const std::string state_path = o.out_dir + "/train_state.pt";
   if (o.resume && fs::exists(state_path)) pos = load_train_state(state_path, module, optimizer);
+  // with ranks: gradients summed in buckets while the step's last backward runs
+  std::unique_ptr<GradientReducer> reducer;
+  if (dist) reducer = std::make_unique<GradientReducer>(*dist, module.parameters());
 
   if (main) {
     nlohmann::json args = model.args();
@@ -379,17 +382,12 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
         }
         if (o.zero_prob_loss && out.mlm_zero_probs.defined())
           loss = loss + masked_bernoulli_nll_sum(out.mlm_zero_probs.to(at::kFloat), values, mask) / n_masked;
+        if (reducer && r0 + rn >= rows) reducer->arm();  // the step's last backward: reduce while it runs
         loss.backward();
         step_loss += loss.item<double>();
         step_mse += sse.item<double>() / n_masked;
       }
-      if (dist) {
-        std::vector<at::Tensor> grads;
-        for (auto& p : module.parameters())
-          if (p.grad().defined()) grads.push_back(p.mutable_grad());
-        dist->allreduce_mean(grads);
-        for (auto& g : grads) g.mul_(world);  // a sum: each rank's loss is already its share
-      }
+      if (reducer) reducer->finish();  // gradients summed over ranks: each rank's loss is already its share
       if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module.parameters(), o.grad_clip);
       adam_step(optimizer);  // Adam::step in one pass per parameter
       ++pos.step;
