@@ -24,12 +24,13 @@ struct VocabArgs {
   bool json = false;
 };
 
-// Only var is needed: matrices in .h5ad files are left on disk.
+// Only var is needed: matrices and obs values in .h5ad files are left on disk.
 io::TenxOptions read_options(const VocabArgs& a) {
   io::TenxOptions o;
   o.feature_type = a.feature_type;
   o.genome = a.genome;
   o.h5ad.lazy_matrix_elements = 0;
+  o.h5ad.lazy_obs = true;
   return o;
 }
 
