@@ -15,7 +15,6 @@
 #include <torch/version.h>
 
 #include <cstdlib>
-#include <map>
 #include <mutex>
 
 #include "scfm/util/error.h"
@@ -200,34 +199,52 @@ void Distributed::wait_all() {
   }
 }
 
-void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
-  // bucket by dtype, in order, up to bucket_bytes each
-  std::map<at::ScalarType, std::vector<std::vector<at::Tensor>>> buckets;
-  std::map<at::ScalarType, int64_t> filled;
-  for (const at::Tensor& t : tensors) {
-    if (!t.defined()) continue;
-    auto& list = buckets[t.scalar_type()];
-    int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
-    if (list.empty() || filled[t.scalar_type()] + bytes > bucket_bytes) {
-      list.emplace_back();
-      filled[t.scalar_type()] = 0;
+namespace {
+
+// Consecutive runs of `order` (indices into `tensors`) of one dtype and device and at most
+// `bucket_bytes` each (a larger tensor alone): the buckets allreduce_mean and GradientReducer
+// each reduce as one flat tensor.
+std::vector<std::vector<size_t>> make_buckets(const std::vector<at::Tensor>& tensors, const std::vector<size_t>& order,
+                                              int64_t bucket_bytes) {
+  std::vector<std::vector<size_t>> buckets;
+  int64_t filled = 0;
+  for (size_t k : order) {
+    const at::Tensor& t = tensors[k];
+    const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+    const at::Tensor* last = buckets.empty() ? nullptr : &tensors[buckets.back().front()];
+    if (!last || filled + bytes > bucket_bytes || last->scalar_type() != t.scalar_type() || last->device() != t.device()) {
+      buckets.emplace_back();
+      filled = 0;
     }
-    list.back().push_back(t);
-    filled[t.scalar_type()] += bytes;
+    buckets.back().push_back(k);
+    filled += bytes;
   }
+  return buckets;
+}
+
+}  // namespace
+
+void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (tensors[i].defined()) order.push_back(i);
+  const std::vector<std::vector<size_t>> buckets = make_buckets(tensors, order, bucket_bytes);
+  std::vector<at::Tensor> flats;
+  for (const auto& bucket : buckets) {
+    std::vector<at::Tensor> parts;
+    for (size_t i : bucket) parts.push_back(tensors[i].reshape({-1}));
+    flats.push_back(at::cat(parts));
+    allreduce_sum_start(flats.back());
+  }
+  wait_all();
   const double scale = 1.0 / impl_->world;
-  for (auto& [type, list] : buckets) {
-    for (auto& bucket : list) {
-      std::vector<at::Tensor> flat_parts;
-      for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
-      at::Tensor flat = at::cat(flat_parts);
-      allreduce_sum(flat);
-      flat.mul_(scale);
-      int64_t offset = 0;
-      for (auto& t : bucket) {
-        t.copy_(flat.narrow(0, offset, t.numel()).view_as(t));
-        offset += t.numel();
-      }
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    flats[b].mul_(scale);
+    int64_t offset = 0;
+    for (size_t i : buckets[b]) {
+      at::Tensor t = tensors[i];
+      t.copy_(flats[b].narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
     }
   }
 }
@@ -279,27 +296,19 @@ struct GradientReducer::Impl {
   std::vector<size_t> arrivals;  // parameters in the order their gradients came, first step
   bool rebuilt = false;
 
-  // Buckets of up to bucket_bytes, one dtype and device each, filled in `order`.
+  // The buckets of make_buckets over `order`, each parameter's place (in elements) in its flat tensor.
   void build(const std::vector<size_t>& order) {
     buckets.clear();
-    std::vector<int64_t> sizes;
-    for (size_t k : order) {
-      const at::Tensor& p = params[k];
-      const int64_t bytes = p.numel() * static_cast<int64_t>(p.element_size());
-      const bool fresh = buckets.empty() || sizes.back() + bytes > bucket_bytes ||
-                         params[buckets.back().params.front()].scalar_type() != p.scalar_type() ||
-                         params[buckets.back().params.front()].device() != p.device();
-      if (fresh) {
-        buckets.emplace_back();
-        sizes.push_back(0);
+    for (std::vector<size_t>& members : make_buckets(params, order, bucket_bytes)) {
+      int64_t n = 0;
+      for (size_t k : members) {
+        place[k] = {buckets.size(), n};
+        n += params[k].numel();
       }
-      place[k] = {buckets.size() - 1, sizes.back() / static_cast<int64_t>(p.element_size())};
-      buckets.back().params.push_back(k);
-      sizes.back() += bytes;
-    }
-    for (size_t b = 0; b < buckets.size(); ++b) {
-      const at::Tensor& first = params[buckets[b].params.front()];
-      buckets[b].flat = at::zeros({sizes[b] / static_cast<int64_t>(first.element_size())}, first.options());
+      Bucket b;
+      b.flat = at::zeros({n}, params[members.front()].options());
+      b.params = std::move(members);
+      buckets.push_back(std::move(b));
     }
   }
 

@@ -46,7 +46,8 @@ class Distributed {
   int rank() const;
   int world_size() const;
   // Sums every tensor across ranks and divides by world_size, in place. Tensors are packed into
-  // buckets of about `bucket_bytes` per dtype so that few collectives are issued.
+  // buckets of about `bucket_bytes` per dtype and device (as GradientReducer's) so that few
+  // collectives are issued; the buckets' collectives run concurrently.
   void allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes = 25 << 20);
   void allreduce_sum(at::Tensor& tensor);
   // Starts summing `tensor` across ranks in place and returns at once (Gloo and NCCL run it on
