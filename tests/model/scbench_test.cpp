@@ -83,6 +83,14 @@ Fixture open_fixture(const std::string& structure) {
   return f;
 }
 
+// The fixture's weights in a model of `config` (the fixture's, adjusted), in training mode.
+ScModel training_model(const Fixture& f, const ScModelConfig& config) {
+  ScModel m = make_scbench_model(config, f.vocab.size);
+  load_state_dict(*m, f.weights);
+  m->train();
+  return m;
+}
+
 double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 double max_abs_where(const at::Tensor& a, const at::Tensor& b, const at::Tensor& keep) {
   return (a - b).abs().masked_select(keep).max().item<double>();
@@ -376,9 +384,7 @@ TEST(ScBenchTrain, BackwardRuns) {
     ScModelConfig config = f.config;
     config.model_structure = structure;
     config.dropout = 0.1;
-    ScModel m = make_scbench_model(config, f.vocab.size);
-    load_state_dict(*m, f.weights);
-    m->train();
+    ScModel m = training_model(f, config);
     const at::Tensor src = get(f.io, "src"), values = get(f.io, "values"), mask = get(f.io, "src_key_padding_mask");
     ScModelOutput out = m->forward(src, values, mask);
     (out.mlm_output.sum() + out.mvc_output.sum()).backward();
@@ -396,9 +402,7 @@ TEST(ScBenchTrain, LossPositionsGiveTheSameLossAndGradients) {
     Fixture f = open_fixture(structure);
     ScModelConfig config = f.config;
     config.dropout = 0;
-    ScModel m = make_scbench_model(config, f.vocab.size);
-    load_state_dict(*m, f.weights);
-    m->train();
+    ScModel m = training_model(f, config);
     const at::Tensor src = get(f.io, "src"), values = get(f.io, "values"), mask = get(f.io, "src_key_padding_mask");
     at::Tensor positions = (at::rand(src.sizes()) < 0.3).logical_and(mask.logical_not());
     positions.select(1, 0).fill_(false);
@@ -433,9 +437,7 @@ TEST(ScBenchTrain, EmbeddingGradientIsTheSameWhenAddedByRows) {
   Fixture f = open_fixture("transformer");
   ScModelConfig config = f.config;
   config.dropout = 0;
-  ScModel m = make_scbench_model(config, f.vocab.size);
-  load_state_dict(*m, f.weights);
-  m->train();
+  ScModel m = training_model(f, config);
   const at::Tensor src = get(f.io, "src"), values = get(f.io, "values"), mask = get(f.io, "src_key_padding_mask");
   auto backward = [&] {
     ScModelOutput out = m->forward(src, values, mask);

@@ -10,8 +10,8 @@
 // (d x d) product in double) and writes x A + C per token. Backward needs, per piece, the sums of
 // the output gradients g and of x g over its tokens (one pass over the gradient, accumulated in
 // double): the weight and bias gradients follow from them by small products, with no N x d x d
-// work. scBenchmark's training step spent about a tenth of its GEMM time here (3 of the 45 GFLOP
-// of a linear_ours step at batch 32; docs/bench_model.md).
+// work. It was 6.4 of the 45 GFLOP of scBenchmark's linear_ours training step at batch 32
+// (docs/bench_model.md).
 //
 // Values equal the plain layers' to float rounding (the per-piece sums are taken in double),
 // and a token's output depends on its own value only (bitwise), not on its batch companions or

@@ -67,7 +67,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
     ctx->saved_data["k"] = k;
     ctx->saved_data["L"] = L;
     ctx->saved_data["tokens_inner"] = tokens_inner;
-    const float inv = static_cast<float>(k);
+    const float window = static_cast<float>(k);  // tokens per window
     if (tokens_inner) {
       const at::Tensor x = h.transpose(1, 2);
       at::Tensor y = at::empty({B, E, out}, h.options());
@@ -78,7 +78,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
           for (int64_t i = 0; i < out; ++i) {
             float acc = 0.f;
             for (int64_t j = 0; j < k; ++j) acc += xp[r * L + s * i + j];
-            yp[r * out + i] = acc / inv;
+            yp[r * out + i] = acc / window;
           }
       });
       return y.transpose(1, 2);
@@ -96,7 +96,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
           const float* row = xp + (b * L + s * i + j) * E;
           for (int64_t e = 0; e < E; ++e) o[e] += row[e];
         }
-        for (int64_t e = 0; e < E; ++e) o[e] /= inv;
+        for (int64_t e = 0; e < E; ++e) o[e] /= window;
       }
     });
     return y;
@@ -108,7 +108,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
     const bool tokens_inner = ctx->saved_data["tokens_inner"].toBool();
     const at::Tensor& g = grads[0];  // B x L' x E
     const int64_t B = g.size(0), out = g.size(1), E = g.size(2);
-    const float inv = static_cast<float>(k);
+    const float window = static_cast<float>(k);  // tokens per window
     // as LibTorch's backward: for each window in order, its gradient / k added to its tokens
     at::Tensor gx;
     if (tokens_inner) {
@@ -121,7 +121,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
           float* o = xp + r * L;
           std::fill(o, o + L, 0.f);
           for (int64_t i = 0; i < out; ++i) {
-            const float v = gp[r * out + i] / inv;
+            const float v = gp[r * out + i] / window;
             for (int64_t j = 0; j < k; ++j) o[s * i + j] += v;
           }
         }
@@ -138,7 +138,7 @@ struct TokenPool : torch::autograd::Function<TokenPool> {
             const float* row = gp + (b * out + i) * E;
             for (int64_t j = 0; j < k; ++j) {
               float* o = xp + (b * L + s * i + j) * E;
-              for (int64_t e = 0; e < E; ++e) o[e] += row[e] / inv;
+              for (int64_t e = 0; e < E; ++e) o[e] += row[e] / window;
             }
           }
       });

@@ -158,7 +158,7 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
   const auto pad_idx = embedding->options.padding_idx();
   at::Tensor per_gene = at::embedding(table, genes, pad_idx ? *pad_idx : -1, false, rows_only);
   if (!emb_trans.is_empty()) per_gene = emb_trans->forward(per_gene);
-  at::Tensor gene_emb = per_gene.index_select(0, token_gene).view({src.size(0), src.size(1), -1});
+  at::Tensor gene_emb = per_gene.index_select(0, token_gene).view({B, T, -1});
   at::Tensor v = values.to(gene_emb.scalar_type()).unsqueeze(-1).clamp_max(config_.max_value);
   // value_encoder (Linear(1, d), ReLU, Linear(d, d)) in its exact piecewise form (value_mlp.h)
   const auto& venc = value_encoder->linears;
