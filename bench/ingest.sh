@@ -20,8 +20,7 @@ MEMORY_MAX=${MEMORY_MAX:-200000}
 mkdir -p "$TMP"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
-REF=../shared/data/real/pbmc3k_decoupler.h5ad
-[ -f "$REF" ] || REF=/work/shared/data/real/pbmc3k_decoupler.h5ad
+REF=tests/realdata/pbmc3k_decoupler.h5ad
 
 printf "%-8s %-7s %8s %8s %8s %11s %11s %11s %11s %8s %8s %8s %8s %8s %8s %8s\n" cells file_MB ingest_s pp_s \
   scfm_s scfm/s direct/s py_mem/s py_backed/s vs_mem vs_backed dir/bk scfm_MB dir_MB pymem_MB pybk_MB

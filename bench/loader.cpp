@@ -52,7 +52,7 @@ Fixture& fixture() {
     std::string tmpl = (fs::temp_directory_path() / "scfm_bench_loader_XXXXXX").string();
     if (!mkdtemp(tmpl.data())) std::abort();
     x.dir = tmpl;
-    const std::string path = std::string(SCFM_SOURCE_DIR) + "/../shared/data/real/pbmc3k_decoupler.h5ad";
+    const std::string path = std::string(SCFM_SOURCE_DIR) + "/tests/realdata/pbmc3k_decoupler.h5ad";
     x.vocab = io::Vocab::build({io::read_h5ad(path, {0}).var_names()});
     store::ingest({path}, x.vocab, x.dir + "/store");
     x.store = std::make_unique<store::CellStore>(store::CellStore::open(x.dir + "/store"));

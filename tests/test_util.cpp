@@ -14,8 +14,8 @@
 namespace scfm::test {
 
 std::string source_dir() { return SCFM_SOURCE_DIR; }
-std::string shared_dir() { return SCFM_SHARED_DIR; }
-std::string real_data(const std::string& name) { return shared_dir() + "/data/real/" + name; }
+std::string fixtures_dir() { return std::string(SCFM_SOURCE_DIR) + "/tests/fixtures"; }
+std::string real_data(const std::string& name) { return std::string(SCFM_SOURCE_DIR) + "/tests/realdata/" + name; }
 std::string scfm_binary() { return SCFM_BINARY; }
 
 TempDir::TempDir() {

@@ -6,8 +6,8 @@
 namespace scfm::test {
 
 std::string source_dir();            // the repository root
-std::string shared_dir();            // ../shared beside the repository
-std::string real_data(const std::string& name);  // ../shared/data/real/<name>
+std::string fixtures_dir();          // tests/fixtures: outputs of the original code (README per fixture)
+std::string real_data(const std::string& name);  // tests/realdata/<name>: small real datasets
 std::string scfm_binary();           // the built scfm CLI
 
 // A fresh empty folder under the system temp dir, removed when the object dies.

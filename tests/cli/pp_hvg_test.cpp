@@ -39,8 +39,8 @@ TEST(PpHvg, SeuratV3UsesCountsAndMatchesSeuratVst) {
   test::TempDir t;
   // X is log1p, yet seurat_v3 must read the counts: the fixture is Seurat's vst on counts
   run_pp(pbmc_small(), t / "o.h5ad", "--normalize-total 10000 --log1p --hvg 200 --hvg-flavor seurat_v3");
-  EXPECT_EQ(check("seurat_v3 " + pbmc_small() + " " + (t / "o.h5ad") + " " + test::shared_dir() +
-                  "/fixtures/seurat_hvg/hvg_vst_selected.txt"),
+  EXPECT_EQ(check("seurat_v3 " + pbmc_small() + " " + (t / "o.h5ad") + " " + test::fixtures_dir() +
+                  "/seurat_hvg/hvg_vst_selected.txt"),
             "ok\n");
 }
 

@@ -53,7 +53,7 @@ TEST(NumpyReplay, ChoiceWithoutReplacementMatchesNumpy) {
 // scGPT's tokenize_and_pad_batch(max_len 64, pad -2, append_cls) then random_mask_value(0.4, -1, -2)
 // after np.random.seed(0), replayed with numpy's stream: every array equal.
 TEST(NumpyReplay, MatchesScgptTokenizeFixtureExactly) {
-  const std::string dir = test::shared_dir() + "/fixtures/scgpt_preprocess";
+  const std::string dir = test::fixtures_dir() + "/scgpt_preprocess";
   auto z = run_numpy_reference("npz " + dir + "/tokenize.npz");
   const io::Vocab vocab = io::Vocab::load(dir + "/vocab.json");
   const auto& data = z.at("data");

@@ -26,7 +26,7 @@ namespace scbench = scfm::model::scbench;
 namespace {
 
 std::string fixture(const std::string& structure, const std::string& file) {
-  return test::shared_dir() + "/fixtures/scbench_" + structure + "/" + file;
+  return test::fixtures_dir() + "/scbench_" + structure + "/" + file;
 }
 
 // Runs `body` and returns the scfm::Error's message; fails the test when nothing is thrown.

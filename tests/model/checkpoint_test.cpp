@@ -81,9 +81,9 @@ TEST(Checkpoint, ReadsWhatTorchSaveWrites) {
 TEST(Checkpoint, ReadsScBenchmarkAndScGptFixtures) {
   for (const char* fx : {"scbench_transformer", "scbench_gnn_cp", "scgpt_transformer"}) {
     SCOPED_TRACE(fx);
-    std::string path = test::shared_dir() + "/fixtures/" + fx + "/model.pt";
+    std::string path = test::fixtures_dir() + "/" + fx + "/model.pt";
     expect_same(model::load_state_dict(path), torch_dump(path));
-    std::string io = test::shared_dir() + "/fixtures/" + fx + "/io.pt";
+    std::string io = test::fixtures_dir() + "/" + fx + "/io.pt";
     model::StateDict tensors = model::load_tensor_dict(io);
     EXPECT_NE(model::find(tensors, "src"), nullptr);
     EXPECT_NE(model::find(tensors, "cell_emb"), nullptr);

@@ -1,6 +1,6 @@
 // Train-mode gradient parity of scBenchmark's scModel against python3-torch.
 //
-// For each fixture (../shared/fixtures/scbench_<structure>, dropout 0) the model is built from
+// For each fixture (tests/fixtures/scbench_<structure>, dropout 0) the model is built from
 // args.json, loads model.pt, runs io.pt's inputs in training mode and backpropagates
 //   loss = masked_mse(mlm_output, target) + masked_mse(mvc_output, target)
 //          + 0.1 * mean((mlm_output + mvc_output)^2)
@@ -44,7 +44,7 @@ namespace {
 constexpr double kRel = 1e-4;
 constexpr double kAbs = 1e-5;
 
-std::string fixture_dir(const std::string& structure) { return test::shared_dir() + "/fixtures/scbench_" + structure; }
+std::string fixture_dir(const std::string& structure) { return test::fixtures_dir() + "/scbench_" + structure; }
 
 at::Tensor get(const StateDict& d, const std::string& name, const std::string& file) {
   const at::Tensor* t = scfm::model::find(d, name);

@@ -1,4 +1,4 @@
-// scBenchmark's scModel against outputs of the original PyTorch code (../shared/fixtures/scbench_*:
+// scBenchmark's scModel against outputs of the original PyTorch code (tests/fixtures/scbench_*:
 // args.json, vocab.json, model.pt, io.pt; see the fixtures' README), plus loading errors, length
 // checks and cnn_ours (no fixture: checked against cnn_base on pre-sorted tokens).
 #include <gtest/gtest.h>
@@ -35,7 +35,7 @@ namespace {
 
 constexpr double kTol = 1e-4;
 
-std::string fixture_dir(const std::string& structure) { return test::shared_dir() + "/fixtures/scbench_" + structure; }
+std::string fixture_dir(const std::string& structure) { return test::fixtures_dir() + "/scbench_" + structure; }
 
 struct Vocabulary {
   int64_t size = 0, pad = -1, cls = -1;

@@ -1,5 +1,5 @@
 // scGPT's TransformerModel against the original code: two fixtures made by scgpt/model/model.py
-// (../shared/fixtures/scgpt_transformer{,_binned}/README.md), strict loading with the key report,
+// (tests/fixtures/scgpt_transformer{,_binned}/README.md), strict loading with the key report,
 // and `scfm model info`.
 #include <gtest/gtest.h>
 
@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixture(const std::string& name) { return test::shared_dir() + "/fixtures/" + name; }
+std::string fixture(const std::string& name) { return test::fixtures_dir() + "/" + name; }
 
 const at::Tensor& io_tensor(const model::StateDict& io, const std::string& name) {
   const at::Tensor* t = model::find(io, name);

@@ -1,4 +1,4 @@
-// pp/binning against the ORIGINAL scGPT preprocess (fixture ../shared/fixtures/scgpt_preprocess,
+// pp/binning against the ORIGINAL scGPT preprocess (fixture tests/fixtures/scgpt_preprocess,
 // read through tests/pp/scgpt_preprocess_dump.py) and numpy's own np.quantile.
 #include "scfm/pp/binning.h"
 
@@ -19,7 +19,7 @@
 namespace scfm::pp {
 namespace {
 
-std::string fixture_npz() { return test::shared_dir() + "/fixtures/scgpt_preprocess/preprocess.npz"; }
+std::string fixture_npz() { return test::fixtures_dir() + "/scgpt_preprocess/preprocess.npz"; }
 
 template <class T>
 std::vector<T> read_raw(const std::string& path) {

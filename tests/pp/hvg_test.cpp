@@ -1,4 +1,4 @@
-// pp/hvg against Seurat 4.3 (fixture ../shared/fixtures/seurat_hvg, made from pbmc_small's counts):
+// pp/hvg against Seurat 4.3 (fixture tests/fixtures/seurat_hvg, made from pbmc_small's counts):
 // vst = flavor seurat_v3, mean.var.plot = flavor seurat, dispersion = the top genes by dispersion.
 #include "scfm/pp/hvg.h"
 
@@ -23,7 +23,7 @@
 namespace scfm::pp {
 namespace {
 
-std::string fixture(const std::string& name) { return test::shared_dir() + "/fixtures/seurat_hvg/" + name; }
+std::string fixture(const std::string& name) { return test::fixtures_dir() + "/seurat_hvg/" + name; }
 
 struct Tsv {
   std::vector<std::string> header;
