@@ -31,8 +31,13 @@ void add_classify(CLI::App& app, GlobalOptions&) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--lr", o->linear.lr, "Linear probe learning rate (Adam)")->capture_default_str();
   cmd->add_option("--batch-size", o->linear.batch_size, "Linear probe batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_flag("--standardize", o->standardize,
-                "Standardise the linear probe's inputs on its training cells (scBenchmark feeds the raw embedding)");
+  auto probe_input = std::make_shared<std::string>("standardized");
+  cmd->add_option("--probe-input", *probe_input,
+                  "Linear probe inputs: standardized (z-scored per dimension on the probe's training cells) or raw "
+                  "(scBenchmark's exact protocol: the embedding as it is)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"standardized", "raw"}));
+  cmd->add_flag("--standardize", "Same as --probe-input standardized (the default; kept for old command lines)");
   cmd->add_flag("--no-baseline", *no_baseline, "Skip the PCA baseline (it reads the expression matrix)");
   cmd->add_option("--layer", o->pca.layer, "Baseline: read counts from this layer instead of X");
   cmd->add_option("--n-top-genes", o->pca.n_top_genes, "Baseline: highly variable genes kept")->capture_default_str();
@@ -41,8 +46,9 @@ void add_classify(CLI::App& app, GlobalOptions&) {
                   "Also write a copy of the input with obs scfm_knn_pred (kNN from the trial-0 training cells; "
                   "training cells leave-one-out) and scfm_knn_split");
   cmd->add_flag("--json", *json, "Print results.json to stdout instead of the tables");
-  cmd->callback([o, json, no_baseline] {
+  cmd->callback([o, json, no_baseline, probe_input] {
     o->baseline = !*no_baseline;
+    o->standardize = *probe_input == "standardized";
     const nlohmann::json r = tasks::classify(*o);
     if (*json) {
       nlohmann::json printed = r;

@@ -18,6 +18,11 @@ void add_embed(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--layer", o->layer, "Read this layer instead of X");
   cmd->add_option("--max-length", o->max_length, "Tokens per cell including <cls>");
   cmd->add_option("--batch-size", o->batch_size, "Cells per forward pass");
+  cmd->add_option("--pool", o->pool,
+                  "Cell vector: mean (of the gene tokens' outputs), cls (the <cls> output), model (the model's own "
+                  "cell embedding), auto (mean, or model for backbones without per-token outputs)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "mean", "cls", "model"}));
   cmd->add_flag("--normalize-l2", o->normalize_l2, "L2-normalise each embedding (as scGPT's embed_data)");
   cmd->add_flag("--sample", o->sample, "scGPT's random gene sampling (keyed by --seed and cell) instead of the top genes");
   cmd->add_option("--seed", o->seed, "Seed for --sample");
@@ -26,7 +31,7 @@ void add_embed(CLI::App& app, GlobalOptions&) {
     runtime::keep_freed_memory();
     auto summary = tasks::embed(*o);
     std::cout << "embed: " << summary["n_cells"] << " cells -> " << o->output << " obsm['" << o->key << "'] ("
-              << summary["width"] << " dims; " << summary["genes_matched"] << " genes matched)\n";
+              << summary["width"] << " dims, pool " << summary["pool"].get<std::string>() << "; " << summary["genes_matched"] << " genes matched)\n";
   });
 }
 

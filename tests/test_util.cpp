@@ -41,6 +41,13 @@ CommandResult run_command(const std::string& command) {
   return result;
 }
 
+void run_all(const std::vector<std::string>& commands) {
+  for (const std::string& cmd : commands) {
+    const CommandResult r = run_command(cmd);
+    if (r.exit_code != 0) throw std::runtime_error(cmd + "\n" + r.output);
+  }
+}
+
 CommandResult run_python(const std::string& script, const std::string& args) {
   return run_command(std::string(SCFM_PYTHON) + " " + source_dir() + "/tests/" + script + " " + args);
 }

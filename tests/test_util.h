@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace scfm::test {
 
@@ -30,6 +31,9 @@ struct CommandResult {
 };
 // Runs a shell command line, capturing its output.
 CommandResult run_command(const std::string& command);
+// Runs each command line in turn; throws std::runtime_error with the command and its output at
+// the first that fails (fixtures built in a test's setup).
+void run_all(const std::vector<std::string>& commands);
 // Runs /usr/bin/python3 on a script under tests/ (path relative to tests/) with arguments.
 CommandResult run_python(const std::string& script, const std::string& args);
 std::string read_text(const std::string& path);

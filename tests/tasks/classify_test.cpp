@@ -321,9 +321,9 @@ TEST(ClassifyCli, StandardizeRescuesCollapsedEmbedding) {
   const std::string in = make_small_h5ad(dir);
   const std::string cmd = test::scfm_binary() + " classify --in " + in +
                           " --embedding X_collapsed --label-col cell_type --trials 1 --no-baseline";
-  auto r = test::run_command(cmd + " --out " + (dir / "raw"));
+  auto r = test::run_command(cmd + " --probe-input raw --out " + (dir / "raw"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = test::run_command(cmd + " --standardize --out " + (dir / "std"));
+  r = test::run_command(cmd + " --out " + (dir / "std"));  // standardised: the default
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const nlohmann::json raw = read_json(dir / "raw/results.json"), st = read_json(dir / "std/results.json");
   const auto acc = [](const nlohmann::json& j, const char* m) {

@@ -20,17 +20,14 @@ struct Setup {
     cells = dir / "sim.h5ad";
     run = dir / "run";
     const std::string ref = test::source_dir() + "/data/pbmc3k.h5ad";
-    for (const std::string& cmd :
-         {s + "simulate --like " + ref + " --label-col cell_type --cells 900 --seed 3 --out " + cells,
-          s + "vocab build " + cells + " --out " + (dir / "vocab.json"),
-          s + "ingest " + cells + " --vocab " + (dir / "vocab.json") + " --out " + (dir / "store") +
-              " --obs-cols cell_type",
-          s + "pretrain --store " + (dir / "store") + " --out " + run +
-              " --model-structure transformer --max-steps 1 --batch-size 16 --nlayers 1 --nheads 2 --embsize 32"
-              " --train-maxseq 64 --use-mvc --seed 0"}) {
-      auto r = test::run_command(cmd);
-      if (r.exit_code != 0) throw std::runtime_error(cmd + "\n" + r.output);
-    }
+    test::run_all(
+        {s + "simulate --like " + ref + " --label-col cell_type --cells 900 --seed 3 --out " + cells,
+         s + "vocab build " + cells + " --out " + (dir / "vocab.json"),
+         s + "ingest " + cells + " --vocab " + (dir / "vocab.json") + " --out " + (dir / "store") +
+             " --obs-cols cell_type",
+         s + "pretrain --store " + (dir / "store") + " --out " + run +
+             " --model-structure transformer --max-steps 1 --batch-size 16 --nlayers 1 --nheads 2 --embsize 32"
+             " --train-maxseq 64 --use-mvc --seed 0"});
   }
 };
 Setup& setup() {

@@ -32,6 +32,7 @@ class ScBenchAdapter : public PretrainModel {
     r.mlm = o.mlm_output;
     r.mvc = o.mvc_output;
     r.cell_emb = o.cell_emb;
+    r.tokens = o.tokens;
     return r;
   }
   torch::nn::Module& module() override { return *m_; }
@@ -61,6 +62,7 @@ class ScGptAdapter : public PretrainModel {
     r.mlm_zero_probs = o.mlm_zero_probs;
     r.mvc_zero_probs = o.mvc_zero_probs;
     r.cell_emb = o.cell_emb;
+    r.tokens = o.tokens;
     return r;
   }
   torch::nn::Module& module() override { return *m_; }

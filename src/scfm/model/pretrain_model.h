@@ -17,7 +17,9 @@ struct MlmOutputs {
   at::Tensor mvc;              // B x T (MVC head), undefined when the model has none
   at::Tensor mlm_zero_probs;   // B x T, scGPT with explicit_zero_prob only
   at::Tensor mvc_zero_probs;   // B x T, idem
-  at::Tensor cell_emb;         // B x E
+  at::Tensor cell_emb;         // B x E: the model's own cell embedding (its cell_emb_style)
+  at::Tensor tokens;           // B x T x E: the encoder's output per token (undefined for backbones
+                               // that pool inside: cnn_base, cnn_ours, linear_ours)
 };
 
 class PretrainModel {

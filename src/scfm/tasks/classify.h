@@ -110,9 +110,11 @@ struct ClassifyOptions {
   double valid_ratio = 0.1;             // share of the training part that chooses the probe's epoch
   KnnOptions knn;
   LinearProbeOptions linear;            // seed is set per trial
-  // Standardise the probe's inputs per dimension on its training cells (not scBenchmark's
-  // protocol, which feeds the raw embedding; kNN is never standardised).
-  bool standardize = false;
+  // Standardise the probe's inputs per dimension on its training cells (the default: a probe
+  // with scBenchmark's lr and epochs cannot read an embedding whose spread is small next to its
+  // offset). false = scBenchmark's exact protocol, the raw embedding (--probe-input raw).
+  // kNN is never standardised.
+  bool standardize = true;
   bool baseline = true;
   PcaBaselineOptions pca;
   std::string write_obs;                // "" or an .h5ad: a copy of the input with obs scfm_knn_pred

@@ -2,6 +2,7 @@
 
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/linalg_vector_norm.h>
+#include <ATen/ops/zeros.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
@@ -15,6 +16,45 @@
 #include "scfm/util/error.h"
 
 namespace scfm::tasks {
+namespace {
+
+// The mean of the encoder's outputs over each cell's gene tokens (not <cls>, not pads), in
+// double and token order, so a cell's vector does not depend on its batch or its padding.
+at::Tensor gene_mean(const at::Tensor& tokens, const at::Tensor& padding) {
+  const at::Tensor h = tokens.to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor pad = padding.to(at::kCPU).contiguous();
+  const int64_t B = h.size(0), T = h.size(1), E = h.size(2);
+  at::Tensor out = at::zeros({B, E}, h.options());
+  const float* hp = h.data_ptr<float>();
+  const bool* pp = pad.data_ptr<bool>();
+  float* op = out.data_ptr<float>();
+  std::vector<double> acc(static_cast<size_t>(E));
+  for (int64_t b = 0; b < B; ++b) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    int64_t n = 0;
+    for (int64_t t = 1; t < T; ++t) {
+      if (pp[b * T + t]) continue;
+      const float* row = hp + (b * T + t) * E;
+      for (int64_t e = 0; e < E; ++e) acc[e] += row[e];
+      ++n;
+    }
+    if (n > 0)
+      for (int64_t e = 0; e < E; ++e) op[b * E + e] = static_cast<float>(acc[e] / static_cast<double>(n));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string resolve_pool(const std::string& pool, bool per_token, const std::string& structure) {
+  if (pool == "auto") return per_token ? "mean" : "model";
+  if (pool != "mean" && pool != "cls" && pool != "model")
+    throw Error("embed: --pool '" + pool + "': expected auto, mean, cls or model");
+  if (pool != "model" && !per_token)
+    throw Error("embed: --pool " + pool + ": the " + structure +
+                " backbone pools its tokens inside the model and has no per-token output; use --pool model");
+  return pool;
+}
 
 nlohmann::json embed(const EmbedOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
@@ -40,6 +80,7 @@ nlohmann::json embed(const EmbedOptions& o) {
   torch::NoGradGuard no_grad;
   model->module().eval();
   int64_t width = -1;
+  std::string pool;  // resolved on the first batch (whether the model has per-token outputs)
   std::vector<float> emb;
   CellInput input(vocab, conv, match.var_to_id, max_len, o.sample, o.seed);
 
@@ -54,7 +95,11 @@ nlohmann::json embed(const EmbedOptions& o) {
         cells[i] = start + b0 + i;
       }
       CellTokens tok = input.tokens(block, rows, cells);
-      at::Tensor e = model->forward(tok.genes, tok.values, tok.padding).cell_emb.to(at::kFloat).contiguous();
+      const model::MlmOutputs out = model->forward(tok.genes, tok.values, tok.padding);
+      if (pool.empty()) pool = resolve_pool(o.pool, out.tokens.defined(), model->structure());
+      at::Tensor e = pool == "mean"  ? gene_mean(out.tokens, tok.padding)
+                     : pool == "cls" ? out.tokens.select(1, 0).to(at::kCPU, at::kFloat).contiguous()
+                                     : out.cell_emb.to(at::kCPU, at::kFloat).contiguous();
       if (o.normalize_l2) e = e / at::linalg_vector_norm(e, 2, {1}, true).clamp_min(1e-12);
       if (width < 0) {
         width = e.size(1);
@@ -64,10 +109,11 @@ nlohmann::json embed(const EmbedOptions& o) {
     }
   }
   if (width < 0) width = 0;
+  if (pool.empty()) pool = o.pool == "auto" ? "model" : o.pool;  // no cells: nothing was pooled
 
   nlohmann::json settings = {{"model", o.model_dir}, {"structure", model->structure()}, {"key", o.key},
                              {"max_length", max_len}, {"gene_selection", o.sample ? "random (keyed by seed, cell)" : "top expressed"},
-                             {"normalize_l2", o.normalize_l2}, {"genes_matched", match.n_matched},
+                             {"pool", pool}, {"normalize_l2", o.normalize_l2}, {"genes_matched", match.n_matched},
                              {"genes_unmatched", match.n_unmatched}, {"seed", o.seed}};
   io::update_h5ad(o.input, o.output, [&](io::AnnData& ad) {
     if (ad.root.child("obsm") == nullptr) ad.root.set("obsm", io::make_dict());
@@ -78,6 +124,7 @@ nlohmann::json embed(const EmbedOptions& o) {
     s.set("structure", io::make_string(model->structure()));
     s.set("max_length", io::make_scalar<int64_t>(max_len));
     s.set("gene_selection", io::make_string(o.sample ? "random" : "top_expressed"));
+    s.set("pool", io::make_string(pool));
     s.set("normalize_l2", io::make_scalar<bool>(o.normalize_l2));
     s.set("genes_matched", io::make_scalar<int64_t>(match.n_matched));
     ad.root.child("uns")->set("scfm_embed_" + o.key, std::move(s));

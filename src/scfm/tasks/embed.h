@@ -9,6 +9,15 @@
 // deterministic rule (the middle of tied bins). So an embedding does not depend on batch size,
 // block size or threads beyond float rounding. `sample` reproduces scGPT's random gene sampling
 // instead, keyed by (seed, cell).
+//
+// Which vector is a cell's embedding (`pool`):
+//   mean   the mean of the encoder's outputs over the cell's gene tokens (<cls> and pads
+//          excluded), summed in double in token order; a cell without genes gets zeros
+//   cls    the encoder's output at <cls> (scGPT's embed_data, scBenchmark's "cls" readout)
+//   model  the model's own cell embedding: its cell_emb_style (scBenchmark's avg-pool averages pads
+//          too, so it changes with the batch's padding), or the pooled output of cnn_base, cnn_ours
+//          and linear_ours, which have no per-token output (for those, mean and cls are refused)
+//   auto   (default) mean where the model has per-token outputs, else model; why: docs/classify.md
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,11 +36,16 @@ struct EmbedOptions {
   int64_t max_length = 1200;       // tokens per cell, <cls> included
   int64_t batch_size = 64;
   int64_t block_cells = 4096;      // cells read from the file at a time
+  std::string pool = "auto";       // auto | mean | cls | model (above)
   bool normalize_l2 = false;       // divide each embedding by its L2 norm (scGPT's embed_data)
   bool sample = false;             // scGPT's random gene sampling instead of the top genes
   uint64_t seed = 0;
   bool allow_partial = false;      // load checkpoints with missing/unexpected keys
 };
+
+// The pooling `pool` names for a model with (per_token) or without per-token outputs: "auto"
+// resolved, unknown names and mean/cls on pooled backbones refused (scfm::Error).
+std::string resolve_pool(const std::string& pool, bool per_token, const std::string& structure);
 
 // Returns a summary: cells, genes matched, embedding width, seconds.
 nlohmann::json embed(const EmbedOptions& options);

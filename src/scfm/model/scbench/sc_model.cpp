@@ -176,6 +176,7 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
     out.mlm_output = pos.defined() ? spread(decoder->forward(h.reshape({B * T, -1}).index_select(0, pos)).squeeze(1))
                                    : decoder->forward(h).squeeze(2);
     out.cell_emb = config_.cell_emb_style == "avg-pool" ? h.mean(1) : h.select(1, 0);
+    out.tokens = h;
   } else {
     out.cell_emb = h;
   }

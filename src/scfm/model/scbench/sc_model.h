@@ -44,6 +44,7 @@ struct ScModelOutput {
   at::Tensor mlm_output;  // B x T: expression predicted per token
   at::Tensor mvc_output;  // B x T: expression predicted from the cell embedding and gene queries
   at::Tensor cell_emb;    // B x E
+  at::Tensor tokens;      // B x T x E: the encoder's output (per-token encoders only)
 };
 
 class ScModelImpl : public torch::nn::Module {

@@ -145,6 +145,7 @@ ForwardOutput TransformerModelImpl::forward(const at::Tensor& src, const at::Ten
   if (config.explicit_zero_prob) r.mlm_zero_probs = zero_probs;
 
   r.cell_emb = cell_embedding(out, values);
+  r.tokens = out;
   if (o.cls) {
     if (!cls_decoder)
       throw Error("scGPT forward: CLS output asked for, but the model has no cls_decoder (its checkpoint had none; "

@@ -42,6 +42,7 @@ struct ForwardOutput {
   at::Tensor mlm_output;      // (batch, seq)
   at::Tensor mlm_zero_probs;  // (batch, seq), explicit_zero_prob
   at::Tensor cell_emb;        // (batch, embsize)
+  at::Tensor tokens;          // (batch, seq, embsize): the transformer's output
   at::Tensor cls_output;      // (batch, n_cls)
   at::Tensor mvc_output;      // (batch, seq)
   at::Tensor mvc_zero_probs;  // (batch, seq)
