@@ -60,6 +60,7 @@ class TinyModel : public model::PretrainModel {
   torch::nn::Module& module() override { return *net_; }
   nlohmann::json args() const override { return {{"model_structure", "tiny"}}; }
   std::string structure() const override { return "tiny"; }
+  bool per_token() const override { return false; }
 
  private:
   std::shared_ptr<TinyNet> net_;

@@ -42,6 +42,7 @@ class ScBenchAdapter : public PretrainModel {
     return a;
   }
   std::string structure() const override { return m_->config().model_structure; }
+  bool per_token() const override { return m_->encoder->per_token(); }
 
  private:
   scbench::ScModel m_;
@@ -73,6 +74,7 @@ class ScGptAdapter : public PretrainModel {
     return a;
   }
   std::string structure() const override { return "scgpt"; }
+  bool per_token() const override { return true; }
 
  private:
   scgpt::TransformerModel m_;

@@ -34,6 +34,8 @@ class PretrainModel {
   // The configuration in the original project's args.json keys.
   virtual nlohmann::json args() const = 0;
   virtual std::string structure() const = 0;
+  // Whether forward() fills MlmOutputs::tokens (false for backbones that pool inside).
+  virtual bool per_token() const = 0;
 };
 
 }  // namespace scfm::model

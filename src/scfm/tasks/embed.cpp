@@ -80,7 +80,7 @@ nlohmann::json embed(const EmbedOptions& o) {
   torch::NoGradGuard no_grad;
   model->module().eval();
   int64_t width = -1;
-  std::string pool;  // resolved on the first batch (whether the model has per-token outputs)
+  const std::string pool = resolve_pool(o.pool, model->per_token(), model->structure());
   std::vector<float> emb;
   CellInput input(vocab, conv, match.var_to_id, max_len, o.sample, o.seed);
 
@@ -96,7 +96,6 @@ nlohmann::json embed(const EmbedOptions& o) {
       }
       CellTokens tok = input.tokens(block, rows, cells);
       const model::MlmOutputs out = model->forward(tok.genes, tok.values, tok.padding);
-      if (pool.empty()) pool = resolve_pool(o.pool, out.tokens.defined(), model->structure());
       at::Tensor e = pool == "mean"  ? gene_mean(out.tokens, tok.padding)
                      : pool == "cls" ? out.tokens.select(1, 0).to(at::kCPU, at::kFloat).contiguous()
                                      : out.cell_emb.to(at::kCPU, at::kFloat).contiguous();
@@ -109,7 +108,6 @@ nlohmann::json embed(const EmbedOptions& o) {
     }
   }
   if (width < 0) width = 0;
-  if (pool.empty()) pool = o.pool == "auto" ? "model" : o.pool;  // no cells: nothing was pooled
 
   nlohmann::json settings = {{"model", o.model_dir}, {"structure", model->structure()}, {"key", o.key},
                              {"max_length", max_len}, {"gene_selection", o.sample ? "random (keyed by seed, cell)" : "top expressed"},
