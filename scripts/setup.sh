@@ -19,6 +19,8 @@ PKGS=(
   libgloo-dev
   # the real clients the tests compare against
   python3 python3-numpy python3-scipy python3-anndata python3-h5py python3-torch
+  # the libraries scib's metrics and Harmony come from (tests/eval compare against them)
+  python3-sklearn python3-harmonypy python3-pandas
 )
 
 missing=()

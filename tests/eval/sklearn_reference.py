@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Reference values for tests/eval/scib_test.cpp from the libraries scib itself calls:
+scikit-learn (NMI, ARI, silhouette), numpy (PCA + regression, scib's pc_regression with
+linreg "numpy"), scipy (connected components) and harmonypy (Harmony).
+
+usage: sklearn_reference.py metrics IN.json OUT.json
+       sklearn_reference.py harmony IN.json OUT.json
+"""
+import json
+import sys
+
+import numpy as np
+
+
+def metrics(inp):
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_samples, silhouette_score
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    out = {}
+    a, b = inp["a"], inp["b"]
+    out["nmi"] = normalized_mutual_info_score(a, b, average_method="arithmetic")
+    out["ari"] = adjusted_rand_score(a, b)
+    x = np.asarray(inp["x"], dtype=np.float32)
+    labels = np.asarray(inp["labels"])
+    out["silhouette_samples"] = silhouette_samples(x, labels).tolist()
+    out["silhouette_score"] = float(silhouette_score(x, labels))
+    # scib's pc_regression: PCA of the embedding (all components when d < 50), R2 of the batch
+    # one-hot regression per component (linreg "numpy": lstsq with intercept), variance-weighted
+    batch = np.asarray(inp["batch"])
+    xc = x.astype(np.float64) - x.astype(np.float64).mean(axis=0)
+    cov = xc.T @ xc / (x.shape[0] - 1)
+    w, v = np.linalg.eigh(cov)
+    order = np.argsort(w)[::-1][: min(50, x.shape[1])]
+    var, pcs = w[order], xc @ v[:, order]
+    onehot = np.eye(batch.max() + 1)[batch][:, 1:]
+    design = np.hstack([np.ones((x.shape[0], 1)), onehot])
+    r2 = []
+    for j in range(pcs.shape[1]):
+        y = pcs[:, j]
+        beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+        rss = np.sum((y - design @ beta) ** 2)
+        tss = np.sum((y - y.mean()) ** 2)
+        r2.append(max(0.0, 1 - rss / tss))
+    out["pcr"] = float(np.sum(np.asarray(r2) * var / var.sum()))
+    g = inp["graph"]
+    m = csr_matrix((g["weights"], g["indices"], g["indptr"]), shape=(len(g["indptr"]) - 1,) * 2)
+    keep = np.asarray(g["keep"], dtype=bool)
+    sub = m[keep][:, keep]
+    _, comp = connected_components(sub, connection="strong")
+    out["largest_component_share"] = float(np.bincount(comp).max() / keep.sum())
+    return out
+
+
+def harmony(inp):
+    import logging
+    import pandas as pd
+    import harmonypy
+    from harmonypy import harmony as hm
+
+    logging.getLogger("harmonypy").setLevel(logging.ERROR)
+    centroids = np.asarray(inp["centroids"], dtype=np.float64)  # K x d
+
+    class FixedKMeans:  # the starting centroids the C++ side was given, in place of sklearn's KMeans
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def fit(self, data):
+            self.cluster_centers_ = centroids
+            self.labels_ = np.zeros(data.shape[0], dtype=int)
+            return self
+
+    hm.KMeans = FixedKMeans
+    z = np.asarray(inp["z"], dtype=np.float64)  # N x d
+    meta = pd.DataFrame({"batch": [f"b{c}" for c in inp["batch"]]})
+    ho = harmonypy.run_harmony(z, meta, "batch", theta=inp["theta"], sigma=inp["sigma"], nclust=centroids.shape[0],
+                               block_size=inp["block_size"], max_iter_harmony=inp["max_iter_harmony"],
+                               verbose=False)
+    return {"corrected": ho.Z_corr.T.tolist(), "objective": [float(v) for v in ho.objective_harmony],
+            "kmeans_rounds": [int(v) for v in ho.kmeans_rounds]}
+
+
+def main():
+    mode, src, dst = sys.argv[1:4]
+    with open(src) as f:
+        inp = json.load(f)
+    out = {"metrics": metrics, "harmony": harmony}[mode](inp)
+    with open(dst, "w") as f:
+        json.dump(out, f)
+
+
+if __name__ == "__main__":
+    main()
