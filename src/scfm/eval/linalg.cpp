@@ -5,6 +5,8 @@
 #include <limits>
 #include <string>
 
+#include <omp.h>
+
 #include "scfm/util/error.h"
 
 // The Fortran BLAS/LAPACK entry points (column-major; every argument by pointer).
@@ -21,6 +23,20 @@ void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const 
 
 namespace scfm::eval {
 namespace {
+
+// OpenBLAS's OpenMP build runs as many threads as omp_get_max_threads() says at each call. LAPACK's
+// eigensolvers split their inner products differently with more threads, so the last bits of a PCA
+// would follow the thread count; the small dense work runs on one thread inside this guard.
+class OneBlasThread {
+ public:
+  OneBlasThread() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneBlasThread() { omp_set_num_threads(previous_); }
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int previous_;
+};
 
 int as_int(int64_t v, const char* what) {
   if (v < 0 || v > std::numeric_limits<int>::max())
@@ -46,6 +62,7 @@ void gemm_abt(int64_t m, int64_t n, int64_t k, double alpha, const double* a, co
 
 SymmetricEigen symmetric_eigen(const std::vector<double>& matrix, int64_t n64) {
   const int n = as_int(n64, "n");
+  OneBlasThread one_thread;
   if (static_cast<int64_t>(matrix.size()) != n64 * n64)
     throw Error("symmetric eigen: " + std::to_string(matrix.size()) + " values for a " + std::to_string(n) +
                 " x " + std::to_string(n) + " matrix");
@@ -79,6 +96,7 @@ Pca pca(const float* x, int64_t n, int64_t d, int64_t n_comps) {
   if (n < 2) throw Error("pca: needs at least 2 rows, got " + std::to_string(n));
   if (d < 1) throw Error("pca: needs at least 1 column");
   n_comps = std::max<int64_t>(1, std::min({n_comps, n, d}));
+  OneBlasThread one_thread;
   std::vector<double> mean(static_cast<size_t>(d), 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < d; ++c) mean[c] += x[i * d + c];

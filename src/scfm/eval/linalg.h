@@ -17,7 +17,7 @@ void gemm_abt(int64_t m, int64_t n, int64_t k, double alpha, const double* a, co
 
 // Eigen-decomposition of a symmetric n x n matrix (row-major; only the values are read, both
 // triangles must hold them): eigenvalues in descending order, eigenvectors[j] the unit vector
-// of eigenvalue j (LAPACK dsyevd). Throws scfm::Error when LAPACK does not converge.
+// of eigenvalue j (LAPACK dsyevd, on one thread). Throws scfm::Error when LAPACK does not converge.
 struct SymmetricEigen {
   std::vector<double> values;
   std::vector<std::vector<double>> vectors;
@@ -27,7 +27,8 @@ SymmetricEigen symmetric_eigen(const std::vector<double>& matrix, int64_t n);
 // Principal components of the rows of x (n x d, row-major): centred on the column means, the
 // covariance (n - 1) decomposed; scores (n x n_comps, row-major) and the variance of each
 // component (the eigenvalue; scanpy's uns['pca']['variance']). The sign of each component makes
-// its largest-magnitude loading positive. n_comps is capped at min(n, d).
+// its largest-magnitude loading positive. n_comps is capped at min(n, d). Runs BLAS and LAPACK on
+// one thread, so the result does not depend on the thread count.
 struct Pca {
   int64_t n = 0, n_comps = 0;
   std::vector<double> scores;

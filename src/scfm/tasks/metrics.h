@@ -1,0 +1,41 @@
+// scfm metrics: scib's integration metrics (eval/scib.h) for one or more embeddings of the same
+// cells, with the field's two peers computed in the same run and scored in the same table:
+//   PCA      the unintegrated classic pipeline: normalize_total + log1p, seurat-flavour HVGs,
+//            50 principal components (tasks::pca_baseline, the classify baseline);
+//   Harmony  pp::harmony on that PCA, batches from the batch column.
+// The PCA is also the "before" of PCR_batch for every row. One row per method in results.md /
+// results.csv; everything in results.json. Definitions and choices: docs/integrate.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "scfm/eval/scib.h"
+#include "scfm/pp/harmony.h"
+#include "scfm/tasks/classify.h"
+
+namespace scfm::tasks {
+
+struct MetricsOptions {
+  std::string input;                      // .h5ad: obsm[embeddings], obs[batch_col], obs[label_col]
+  std::vector<std::string> embeddings;    // obsm keys to score (may be empty with baselines)
+  std::string batch_col = "batch";
+  std::string label_col = "cell_type";
+  std::string out_dir;
+  bool baselines = true;                  // PCA and Harmony rows (they read X: counts)
+  PcaBaselineOptions pca;
+  pp::HarmonyOptions harmony;
+  eval::ScibOptions scib;
+  // "" or a copy of the input with obsm X_pca / X_pca_harmony (scanpy's names; an existing X_pca
+  // is replaced) and obs scfm_leiden_<key> (each method's best-NMI clustering)
+  std::string write_h5ad;
+};
+
+// Checks the input first (missing columns, a single batch, cells without a label or batch:
+// scfm::Error, nothing written), then scores every method and writes the report. Returns the
+// results (what results.json holds) plus "seconds".
+nlohmann::json integration_metrics(const MetricsOptions& options);
+
+}  // namespace scfm::tasks
