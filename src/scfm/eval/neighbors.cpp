@@ -12,66 +12,81 @@
 
 namespace scfm::eval {
 
-KnnGraph exact_knn(const EmbeddingView& x, int64_t k) {
+namespace {
+
+void check_embedding(const EmbeddingView& x, int64_t k) {
   if (x.n < 1 || x.d < 1) throw Error("neighbors: empty embedding (" + std::to_string(x.n) + " x " + std::to_string(x.d) + ")");
   if (k < 1) throw Error("neighbors: k must be at least 1, got " + std::to_string(k));
-  const int64_t n = x.n, d = x.d;
-  for (int64_t i = 0; i < n * d; ++i)
+  for (int64_t i = 0; i < x.n * x.d; ++i)
     if (!std::isfinite(x.x[i]))
-      throw Error("neighbors: the embedding holds a non-finite value at row " + std::to_string(i / d) + ", column " +
-                  std::to_string(i % d));
-  k = std::min(k, n);
-  // centred copy for the float ranking (distances do not change; cancellation does)
-  std::vector<int64_t> all(static_cast<size_t>(n));
-  std::iota(all.begin(), all.end(), 0);
-  const CentredRows cr = centre_rows(x.x, d, all);
+      throw Error("neighbors: the embedding holds a non-finite value at row " + std::to_string(i / x.d) + ", column " +
+                  std::to_string(i % x.d));
+}
+
+}  // namespace
+
+KnnCollector::KnnCollector(const EmbeddingView& x, int64_t k, std::vector<int64_t> order) : x_(x), order_(std::move(order)) {
+  check_embedding(x, k);
+  k = std::min(k, x.n);
+  if (order_.empty()) {
+    order_.resize(static_cast<size_t>(x.n));
+    std::iota(order_.begin(), order_.end(), 0);
+  }
   // a margin of 16 candidates beyond k absorbs the float rounding of |q|^2 - 2 q.t + |t|^2
-  const int64_t m = std::min<int64_t>(n, k + 16);
-  KnnGraph g;
-  g.n = n;
-  g.k = k;
-  g.index.assign(static_cast<size_t>(n * k), 0);
-  g.distance.assign(static_cast<size_t>(n * k), 0.0);
-  for_each_distance_row(cr, int64_t{1} << 25, [&](int64_t qi, float* dr) {
-    // top-m smallest |t|^2 - 2 q.t by a bounded max-heap of (score, row)
-    std::vector<std::pair<float, int64_t>> heap;
-    heap.reserve(static_cast<size_t>(m));
-    for (int64_t j = 0; j < n; ++j) {
-      const float s = dr[j];
-      if (static_cast<int64_t>(heap.size()) < m) {
-        heap.emplace_back(s, j);
-        std::push_heap(heap.begin(), heap.end());
-      } else if (s < heap.front().first) {
-        std::pop_heap(heap.begin(), heap.end());
-        heap.back() = {s, j};
-        std::push_heap(heap.begin(), heap.end());
-      }
+  m_ = std::min<int64_t>(x.n, k + 16);
+  graph_.n = x.n;
+  graph_.k = k;
+  graph_.index.assign(static_cast<size_t>(x.n * k), 0);
+  graph_.distance.assign(static_cast<size_t>(x.n * k), 0.0);
+}
+
+void KnnCollector::row(int64_t position, const float* d2) {
+  const int64_t n = x_.n, d = x_.d, k = graph_.k, qi = order_[position];
+  // top-m smallest float distances by a bounded max-heap of (distance, position)
+  std::vector<std::pair<float, int64_t>> heap;
+  heap.reserve(static_cast<size_t>(m_));
+  for (int64_t j = 0; j < n; ++j) {
+    const float s = d2[j];
+    if (static_cast<int64_t>(heap.size()) < m_) {
+      heap.emplace_back(s, j);
+      std::push_heap(heap.begin(), heap.end());
+    } else if (s < heap.front().first) {
+      std::pop_heap(heap.begin(), heap.end());
+      heap.back() = {s, j};
+      std::push_heap(heap.begin(), heap.end());
     }
-    bool has_self = false;
-    for (const auto& h : heap) has_self |= h.second == qi;
-    if (!has_self) heap.front() = {0.0f, qi};  // the worst candidate makes room for the cell itself
-    std::vector<std::pair<double, int64_t>> cand;
-    cand.reserve(heap.size());
-    const float* q = x.row(qi);
-    for (const auto& h : heap) {
-      if (h.second == qi) continue;
-      const float* t = x.row(h.second);
-      double s = 0;
-      for (int64_t c = 0; c < d; ++c) {
-        const double diff = static_cast<double>(q[c]) - static_cast<double>(t[c]);
-        s += diff * diff;
-      }
-      cand.emplace_back(std::sqrt(s), h.second);
+  }
+  std::vector<std::pair<double, int64_t>> cand;
+  cand.reserve(heap.size());
+  const float* q = x_.row(qi);
+  for (const auto& h : heap) {
+    const int64_t j = order_[h.second];
+    if (j == qi) continue;
+    const float* t = x_.row(j);
+    double s = 0;
+    for (int64_t c = 0; c < d; ++c) {
+      const double diff = static_cast<double>(q[c]) - static_cast<double>(t[c]);
+      s += diff * diff;
     }
-    std::sort(cand.begin(), cand.end());
-    g.index[qi * k] = qi;
-    g.distance[qi * k] = 0.0;
-    for (int64_t c = 1; c < k; ++c) {
-      g.index[qi * k + c] = cand[c - 1].second;
-      g.distance[qi * k + c] = cand[c - 1].first;
-    }
-  });
-  return g;
+    cand.emplace_back(std::sqrt(s), j);
+  }
+  std::sort(cand.begin(), cand.end());  // distance, then row
+  graph_.index[qi * k] = qi;
+  graph_.distance[qi * k] = 0.0;
+  // the cell itself takes one of the m candidates (or none, when it lost its place to exact ties)
+  for (int64_t c = 1; c < k; ++c) {
+    graph_.index[qi * k + c] = cand[c - 1].second;
+    graph_.distance[qi * k + c] = cand[c - 1].first;
+  }
+}
+
+KnnGraph exact_knn(const EmbeddingView& x, int64_t k) {
+  KnnCollector collect(x, k);
+  std::vector<int64_t> all(static_cast<size_t>(x.n));
+  std::iota(all.begin(), all.end(), 0);
+  // centred for the float ranking (distances do not change; cancellation does)
+  for_each_distance_row(centre_rows(x.x, x.d, all), int64_t{1} << 25, [&](int64_t i, float* d2) { collect.row(i, d2); });
+  return collect.take();
 }
 
 SparseGraph umap_connectivities(const KnnGraph& knn) {

@@ -28,6 +28,24 @@ struct KnnGraph {
 // any thread count. Throws scfm::Error when k < 1 or the embedding is empty or holds NaN/inf.
 KnnGraph exact_knn(const EmbeddingView& x, int64_t k);
 
+// The per-row step of exact_knn, for a pass that computes the distances once for several uses
+// (eval::for_each_distance_row): row(i, d2) takes row i's squared float distances to every row
+// and keeps its k nearest (then exact in double). With `order` given, position p of the pass is
+// row order[p] of x, and row() receives positions; the graph is in x's own row order. Calls for
+// different rows may run concurrently.
+class KnnCollector {
+ public:
+  KnnCollector(const EmbeddingView& x, int64_t k, std::vector<int64_t> order = {});
+  void row(int64_t position, const float* d2);
+  KnnGraph take() { return std::move(graph_); }
+
+ private:
+  EmbeddingView x_;
+  int64_t m_ = 0;
+  std::vector<int64_t> order_;
+  KnnGraph graph_;
+};
+
 // A symmetric sparse weight matrix in CSR form, columns sorted within a row, no diagonal.
 struct SparseGraph {
   int64_t n = 0;
