@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scfm/eval/metrics.h"
 #include "scfm/io/h5ad.h"
 #include "scfm/io/hdf5.h"
 #include "scfm/util/error.h"
@@ -52,6 +53,23 @@ Embedded read_embedded(const std::string& path, const std::string& key, const st
     }
     e.labels = io::column_strings(ad.obs(), label_col);
   }
+  return e;
+}
+
+Encoded required_codes(const std::string& path, const io::AnnData& ad, const std::string& col, const char* role) {
+  const auto cols = io::dataframe_columns(ad.obs());
+  if (std::find(cols.begin(), cols.end(), col) == cols.end()) {
+    std::string have;
+    for (const auto& c : cols) have += (have.empty() ? "" : ", ") + c;
+    throw FormatError(path, "obs/" + col,
+                      std::string("no such ") + role + " column (obs has: " + (have.empty() ? "nothing" : have) + ")");
+  }
+  Encoded e = encode_labels(io::column_strings(ad.obs(), col));
+  const int64_t missing = std::count(e.codes.begin(), e.codes.end(), -1);
+  if (missing > 0)
+    throw FormatError(path, "obs/" + col,
+                      std::to_string(missing) + " of " + std::to_string(e.codes.size()) + " cells have no " + role +
+                          " (NaN or empty); scib's metrics need one for every cell: subset the file or fill them");
   return e;
 }
 

@@ -6,6 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "scfm/eval/metrics.h"
+
+namespace scfm::io {
+class AnnData;
+}
+
 namespace scfm::eval {
 
 struct Embedded {
@@ -21,5 +27,10 @@ struct Embedded {
 // when the column is absent instead of failing (a query without ground truth).
 Embedded read_embedded(const std::string& path, const std::string& key, const std::string& label_col,
                        bool labels_optional = false);
+
+// obs[col] of an already-read AnnData as codes (eval::encode_labels), refusing a missing column
+// and cells without a value (NaN or empty) with a FormatError naming the file and obs/<col>;
+// `role` ("batch", "label") words the message.
+Encoded required_codes(const std::string& path, const io::AnnData& ad, const std::string& col, const char* role);
 
 }  // namespace scfm::eval

@@ -15,24 +15,6 @@
 namespace scfm::tasks {
 namespace {
 
-// A column as codes, refusing cells without a value (scib needs one for every cell).
-eval::Encoded required_codes(const std::string& path, const io::AnnData& ad, const std::string& col, const char* role) {
-  const auto cols = io::dataframe_columns(ad.obs());
-  if (std::find(cols.begin(), cols.end(), col) == cols.end()) {
-    std::string have;
-    for (const auto& c : cols) have += (have.empty() ? "" : ", ") + c;
-    throw FormatError(path, "obs/" + col,
-                      std::string("no such ") + role + " column (obs has: " + (have.empty() ? "nothing" : have) + ")");
-  }
-  eval::Encoded e = eval::encode_labels(io::column_strings(ad.obs(), col));
-  const int64_t missing = std::count(e.codes.begin(), e.codes.end(), -1);
-  if (missing > 0)
-    throw FormatError(path, "obs/" + col,
-                      std::to_string(missing) + " of " + std::to_string(e.codes.size()) + " cells have no " + role +
-                          " (NaN or empty); scib's metrics need one for every cell: subset the file or fill them");
-  return e;
-}
-
 struct Method {
   std::string name, key;  // key: obsm key ("" for the computed baselines)
   std::vector<float> x;
@@ -49,8 +31,8 @@ nlohmann::json integration_metrics(const MetricsOptions& o) {
   io::H5adReadOptions ro;
   ro.lazy_matrix_elements = 0;
   const io::AnnData ad = io::read_h5ad(o.input, ro);
-  const eval::Encoded batch = required_codes(o.input, ad, o.batch_col, "batch");
-  const eval::Encoded label = required_codes(o.input, ad, o.label_col, "label");
+  const eval::Encoded batch = eval::required_codes(o.input, ad, o.batch_col, "batch");
+  const eval::Encoded label = eval::required_codes(o.input, ad, o.label_col, "label");
   if (batch.classes.size() < 2)
     throw FormatError(o.input, "obs/" + o.batch_col,
                       "only one batch (" + (batch.classes.empty() ? std::string("none") : batch.classes[0]) +
