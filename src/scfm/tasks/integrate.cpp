@@ -28,6 +28,7 @@
 #include "scfm/io/h5ad_stream.h"
 #include "scfm/io/vocab.h"
 #include "scfm/model/checkpoint.h"
+#include "scfm/model/factory.h"
 #include "scfm/model/scgpt/load.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/hvg.h"
@@ -93,15 +94,16 @@ nlohmann::json integrate(const IntegrateOptions& o) {
   const int32_t n_batches = static_cast<int32_t>(batch.classes.size());
 
   // ---- the pretrained model: scGPT's TransformerModel only
+  nlohmann::json ck_args;
   {
     std::ifstream f(o.model_dir + "/args.json");
     if (!f) throw FormatError(o.model_dir, "args.json", "missing; expected a scGPT checkpoint folder or an scfm run");
-    nlohmann::json args;
     try {
-      f >> args;
+      f >> ck_args;
     } catch (const std::exception& e) {
       throw FormatError(o.model_dir + "/args.json", "(json)", e.what());
     }
+    const nlohmann::json& args = ck_args;
     if (args.contains("model_structure") && args["model_structure"] != "scgpt")
       throw FormatError(o.model_dir + "/args.json", "model_structure",
                         "integrate needs scGPT's TransformerModel (batch tokens, DSBN, DAB), found " +
@@ -187,15 +189,27 @@ nlohmann::json integrate(const IntegrateOptions& o) {
       }
     chosen.indptr.push_back(static_cast<int64_t>(chosen.indices.size()));
   }
-  pp::BinningOptions bo;
-  bo.n_bins = o.n_bins;
-  bo.mode = pp::BinningMode::Keyed;
-  bo.seed = o.seed;
-  const pp::BinnedMatrix binned = pp::binning(chosen, bo);
+  // values as the checkpoint was pretrained: per-cell bins (scGPT's releases and the tutorial),
+  // or log1p(x * 1e4 / total over the vocabulary genes) for scfm runs pretrained on it
+  const model::InputConventions conv = model::input_conventions(ck_args);
   std::vector<float> values(static_cast<size_t>(n * len), 0.0f);
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t e = chosen.indptr[r]; e < chosen.indptr[r + 1]; ++e)
-      values[r * len + chosen.indices[e]] = static_cast<float>(binned.bins[e]);
+  for (int64_t r = 0; r < n; ++r) values[r * len] = conv.cls_value;
+  if (conv.binned) {
+    pp::BinningOptions bo;
+    bo.n_bins = o.n_bins;
+    bo.mode = pp::BinningMode::Keyed;
+    bo.seed = o.seed;
+    const pp::BinnedMatrix binned = pp::binning(chosen, bo);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t e = chosen.indptr[r]; e < chosen.indptr[r + 1]; ++e)
+        values[r * len + chosen.indices[e]] = static_cast<float>(binned.bins[e]);
+  } else {
+    const std::vector<double> totals = sub.row_sums();
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t e = chosen.indptr[r]; e < chosen.indptr[r + 1]; ++e)
+        values[r * len + chosen.indices[e]] =
+            totals[r] > 0 ? static_cast<float>(std::log1p(chosen.data[e] * 1e4 / totals[r])) : 0.0f;
+  }
   const at::Tensor gene_row = at::tensor(token_ids, at::kLong).unsqueeze(0);
 
   auto batch_tensors = [&](const std::vector<int64_t>& cells) {
@@ -319,7 +333,7 @@ nlohmann::json integrate(const IntegrateOptions& o) {
 
   // ---- outputs: the checkpoint folder, metrics.jsonl, the .h5ad, then the metrics report
   nlohmann::json settings = {
-      {"model", o.model_dir}, {"n_hvg", g}, {"n_bins", o.n_bins}, {"mask_ratio", o.mask_ratio}, {"epochs", o.epochs},
+      {"model", o.model_dir}, {"n_hvg", g}, {"values", conv.binned ? "binned" : "log1p"}, {"n_bins", o.n_bins}, {"mask_ratio", o.mask_ratio}, {"epochs", o.epochs},
       {"batch_size", o.batch_size}, {"lr", o.lr}, {"step_gamma", o.step_gamma}, {"ecs_threshold", o.ecs_threshold},
       {"ecs_weight", o.ecs_weight}, {"dab_weight", o.dab_weight}, {"dsbn", o.dsbn}, {"dab", o.dab}, {"ecs", o.ecs},
       {"gepc", o.gepc}, {"explicit_zero_prob", o.explicit_zero_prob}, {"seed", o.seed}, {"batches", batch.classes}};

@@ -12,8 +12,9 @@
 //
 // Data as the tutorial prepares it: normalize_total 1e4 + log1p to choose n_hvg (1,200)
 // seurat_v3 highly variable genes per batch on the counts, then each cell's counts of those genes
-// (in the vocabulary) binned per cell into n_bins (51) bins; every HVG is a token, zeros included
-// (include_zero_gene), after <cls>. 40% of the gene tokens are masked per cell, keyed by (seed,
+// (in the vocabulary) binned per cell into n_bins (51) bins (or, for a checkpoint pretrained on
+// log1p values, as scfm runs are by default, log1p(x * 1e4 / total) as in pretraining); every HVG
+// is a token, zeros included (include_zero_gene), after <cls>. 40% of the gene tokens are masked per cell, keyed by (seed,
 // epoch, cell). Loss = GEP (masked MSE) + zero-probability NLL + GEPC + its zero NLL + 10 ECS +
 // dab_weight (1.0) x batch cross-entropy. Minibatches hold one batch each (per_seq_batch_sample:
 // DSBN normalises a minibatch with its first cell's batch), in an order keyed by (seed, epoch).
