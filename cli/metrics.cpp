@@ -18,6 +18,9 @@ void add_metrics(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--batch-col", o->batch_col, "obs column with the batch of each cell")->capture_default_str();
   cmd->add_option("--label-col", o->label_col, "obs column with the cell type of each cell")->capture_default_str();
   cmd->add_option("--out", o->out_dir, "Output folder: results.json, results.md, results.csv")->required();
+  cmd->add_option("--pseudo-batches", o->pseudo_batches,
+                  "Ignore --batch-col: K random pseudo-batches (a check on data without batches)")
+      ->check(CLI::Range(2, 1000));
   cmd->add_flag("--no-baselines", *no_baselines, "Skip the PCA and Harmony rows (they read X)");
   cmd->add_option("--layer", o->pca.layer, "Baselines: read counts from this layer instead of X");
   cmd->add_option("--n-top-genes", o->pca.n_top_genes, "Baselines: highly variable genes kept")->capture_default_str();

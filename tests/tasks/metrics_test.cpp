@@ -111,3 +111,17 @@ TEST(MetricsCli, BadInputGivesOneLineAndWritesNothing) {
     EXPECT_FALSE(std::filesystem::exists(out / "never.h5ad")) << c.args;
   }
 }
+
+TEST(MetricsCli, PseudoBatchesOnPbmc3kMixPerfectly) {
+  // random pseudo-batches carry no signal: every method's batch mixing is near perfect
+  test::TempDir out;
+  const json r = metrics_json("--in " + test::real_data("pbmc3k_decoupler.h5ad") +
+                                  " --pseudo-batches 2 --label-col cell_type --out " + (out / "r"),
+                              2);
+  for (const char* m : {"PCA (unintegrated)", "Harmony (on the PCA)"}) {
+    const json& x = r["methods"][m]["metrics"];
+    EXPECT_GT(x["iLISI"].get<double>(), 0.7) << m;
+    EXPECT_GT(x["ASW_label/batch"].get<double>(), 0.85) << m;
+  }
+  EXPECT_EQ(r["batches"], json({"pseudo0", "pseudo1"}));
+}

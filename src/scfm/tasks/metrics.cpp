@@ -11,6 +11,7 @@
 #include "scfm/io/array.h"
 #include "scfm/io/h5ad.h"
 #include "scfm/util/error.h"
+#include "scfm/util/splitmix.h"
 
 namespace scfm::tasks {
 namespace {
@@ -31,7 +32,16 @@ nlohmann::json integration_metrics(const MetricsOptions& o) {
   io::H5adReadOptions ro;
   ro.lazy_matrix_elements = 0;
   const io::AnnData ad = io::read_h5ad(o.input, ro);
-  const eval::Encoded batch = eval::required_codes(o.input, ad, o.batch_col, "batch");
+  eval::Encoded batch;
+  if (o.pseudo_batches > 0) {
+    for (int b = 0; b < o.pseudo_batches; ++b) batch.classes.push_back("pseudo" + std::to_string(b));
+    for (int64_t i = 0; i < ad.n_obs(); ++i)
+      batch.codes.push_back(static_cast<int32_t>(
+          util::splitmix64(util::splitmix64(o.scib.leiden_seed ^ 0x70736575646fULL) + static_cast<uint64_t>(i)) %
+          static_cast<uint64_t>(o.pseudo_batches)));
+  } else {
+    batch = eval::required_codes(o.input, ad, o.batch_col, "batch");
+  }
   const eval::Encoded label = eval::required_codes(o.input, ad, o.label_col, "label");
   if (batch.classes.size() < 2)
     throw FormatError(o.input, "obs/" + o.batch_col,
@@ -87,7 +97,7 @@ nlohmann::json integration_metrics(const MetricsOptions& o) {
   }
   out["input"] = o.input;
   out["n_cells"] = n;
-  out["batch_col"] = o.batch_col;
+  out["batch_col"] = o.pseudo_batches > 0 ? "(pseudo-batches)" : o.batch_col;
   out["label_col"] = o.label_col;
   out["batches"] = batch.classes;
   out["labels"] = label.classes;

@@ -22,6 +22,10 @@ struct MetricsOptions {
   std::string input;                      // .h5ad: obsm[embeddings], obs[batch_col], obs[label_col]
   std::vector<std::string> embeddings;    // obsm keys to score (may be empty with baselines)
   std::string batch_col = "batch";
+  // > 0: ignore batch_col and give each cell one of this many pseudo-batches at random (keyed by
+  // the Leiden seed and the cell): a data set without batches as a check that a method keeps
+  // biology when there is nothing to correct (all batch metrics should be near 1).
+  int pseudo_batches = 0;
   std::string label_col = "cell_type";
   std::string out_dir;
   bool baselines = true;                  // PCA and Harmony rows (they read X: counts)
