@@ -5,6 +5,7 @@ linreg "numpy"), scipy (connected components) and harmonypy (Harmony).
 
 usage: sklearn_reference.py metrics IN.json OUT.json
        sklearn_reference.py harmony IN.json OUT.json
+       sklearn_reference.py gears IN.json OUT.json   (GEARS's metrics: scipy pearsonr, sklearn mse)
 """
 import json
 import sys
@@ -80,11 +81,29 @@ def harmony(inp):
             "kmeans_rounds": [int(v) for v in ho.kmeans_rounds]}
 
 
+def gears(inp):
+    from scipy.stats import pearsonr
+    from sklearn.metrics import mean_squared_error as mse
+
+    pred, truth = np.asarray(inp["pred"]), np.asarray(inp["truth"])  # cells x genes
+    ctrl = np.asarray(inp["ctrl"]).mean(0)
+    de = np.asarray(inp["de"])
+    p, t = pred.mean(0), truth.mean(0)
+
+    def r(a, b):
+        v = pearsonr(a, b)[0]
+        return 0.0 if np.isnan(v) else float(v)
+
+    return {"mse": float(mse(p, t)), "pearson": r(p, t), "mse_de": float(mse(p[de], t[de])),
+            "pearson_de": r(p[de], t[de]), "pearson_delta": r(p - ctrl, t - ctrl),
+            "pearson_delta_de": r(p[de] - ctrl[de], t[de] - ctrl[de])}
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
     with open(src) as f:
         inp = json.load(f)
-    out = {"metrics": metrics, "harmony": harmony}[mode](inp)
+    out = {"metrics": metrics, "harmony": harmony, "gears": gears}[mode](inp)
     with open(dst, "w") as f:
         json.dump(out, f)
 
