@@ -51,6 +51,11 @@ void add_simulate(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--program-size", a->sim.program_size, "downstream genes per target")->capture_default_str();
   cmd->add_option("--program-strength", a->sim.program_strength, "scale of the program's log fold changes")
       ->capture_default_str();
+  cmd->add_option("--combos", a->sim.n_combos, "pairs of targets drawn as GEARS-style A+B conditions")
+      ->capture_default_str();
+  cmd->add_option("--interaction-strength", a->sim.interaction_strength,
+                  "sd of a combination's extra log effect on the genes of its two programs")
+      ->capture_default_str();
   cmd->add_option("--seed", a->sim.seed, "seed (cell i depends only on seed and i)")->capture_default_str();
   cmd->add_option("--min-dispersion", a->fit.min_dispersion, "floor of the NB dispersion estimate")->capture_default_str();
   cmd->add_flag("--no-zero-inflation", a->no_zero_inflation, "no dropout beyond the NB's zeros");
@@ -87,7 +92,7 @@ void add_simulate(CLI::App& app, GlobalOptions& global) {
     }
     std::cout << "simulate: " << written << " cells x " << design.model.genes.size() << " genes, "
               << design.model.types.size() << " cell types, " << a->sim.n_batches << " batches, "
-              << design.perturbations.size() << " perturbations -> " << a->out << "\n";
+              << design.perturbations.size() << " perturbations, " << design.combinations.size() << " combinations -> " << a->out << "\n";
   });
 }
 

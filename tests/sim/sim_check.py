@@ -18,7 +18,17 @@ if not sp.issparse(a.X) or a.X.format != "csr" or a.X.dtype != np.float32:
     problems.append(f"X is {type(a.X)} {a.X.dtype}")
 elif (a.X.data != np.round(a.X.data)).any() or (a.X.data <= 0).any():
     problems.append("X holds values that are not positive counts")
-for c in ("cell_type", "batch", "perturbation"):
+if "gene_name" not in a.var or list(a.var["gene_name"]) != list(a.var_names):
+    problems.append("var['gene_name'] missing or not the gene names (GEARS's layout)")
+if "condition" not in a.obs:
+    problems.append("obs['condition'] missing (GEARS's layout)")
+else:
+    for cond, pert in zip(a.obs["condition"].astype(str), a.obs["perturbation"].astype(str)):
+        want = "ctrl" if pert == "control" else (pert if "+" in pert else pert + "+ctrl")
+        if cond != want:
+            problems.append(f"condition {cond} for perturbation {pert}")
+            break
+for c in ("cell_type", "batch", "perturbation", "condition"):
     if c not in a.obs or a.obs[c].dtype.name != "category":
         problems.append(f"obs[{c}] missing or not categorical")
 u = a.uns.get("simulate", {})
@@ -28,7 +38,7 @@ for k in ("seed", "rel_mean", "dispersion", "dropout", "batch_log_effect", "pert
 if not problems:
     if u["rel_mean"].shape != (len(u["cell_types"]), a.n_vars):
         problems.append(f"rel_mean shape {u['rel_mean'].shape}")
-    targets = set(u["perturbations"]["targets"])
+    targets = set(u["perturbations"]["targets"]) | set(u["perturbations"].get("combinations", []))
     if set(a.obs["perturbation"].unique()) - targets != {"control"}:
-        problems.append("perturbation labels are not control + targets")
+        problems.append("perturbation labels are not control + targets (+ combinations)")
 print("ok" if not problems else "; ".join(problems))

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -241,7 +242,8 @@ TEST(SimWrite, H5adIsIndependentOfBlocksAndReadable) {
   o.n_cells = 1000;
   o.n_batches = 2;
   o.batch_strength = 0.4;
-  o.n_perturb_genes = 2;
+  o.n_perturb_genes = 3;
+  o.n_combos = 2;  // GEARS-style A+B conditions go through the same checks
   o.seed = 9;
   sim::SimDesign d = sim::make_design(reference().model, o);
   sim::WriteOptions w1, w2;
@@ -292,4 +294,64 @@ TEST(SimWrite, StoreHoldsTheCellsAndTheirLabels) {
     EXPECT_EQ(s.obs("cell_type", i), d.model.types[labels[i].type].name);
     EXPECT_EQ(s.obs("perturbation", i), sim::perturbation_name(d, labels[i].perturbation));
   }
+}
+
+TEST(Simulate, CombinationsMultiplyTheirSinglesAndFollowGearsNames) {
+  sim::SimulateOptions o;
+  o.n_cells = 16000;
+  o.n_perturb_genes = 3;
+  o.n_combos = 2;
+  o.interaction_strength = 0;  // combination = exactly the product of its singles
+  o.program_strength = 1.5;
+  o.seed = 8;
+  sim::SimDesign d = sim::make_design(reference().model, o);
+  ASSERT_EQ(d.combinations.size(), 2u);
+  EXPECT_NE(std::make_pair(d.combinations[0].first, d.combinations[0].second),
+            std::make_pair(d.combinations[1].first, d.combinations[1].second));
+  for (const auto& c : d.combinations) {
+    EXPECT_LT(c.first, c.second);
+    std::vector<int32_t> u;
+    const auto& a = d.perturbations[c.first].program_genes;
+    const auto& b = d.perturbations[c.second].program_genes;
+    std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(u));
+    EXPECT_EQ(c.genes, u);
+    for (double e : c.interaction_log_fc) EXPECT_DOUBLE_EQ(e, 0.0);
+  }
+  // names: ctrl / A+ctrl / A+B
+  const std::string a = d.model.genes[d.perturbations[0].target];
+  EXPECT_EQ(sim::condition_name(d, -1), "ctrl");
+  EXPECT_EQ(sim::condition_name(d, 0), a + "+ctrl");
+  const auto& c0 = d.combinations[0];
+  EXPECT_EQ(sim::condition_name(d, 3), d.model.genes[d.perturbations[c0.first].target] + "+" +
+                                           d.model.genes[d.perturbations[c0.second].target]);
+  EXPECT_EQ(sim::perturbation_name(d, 3), sim::condition_name(d, 3));
+  // the combination's targets are both knocked down, as in their singles
+  std::vector<sim::CellLabels> labels;
+  io::CsrMatrix x = sim::simulate_block(d, 0, o.n_cells, &labels);
+  std::vector<int> group;
+  for (const auto& l : labels) group.push_back(l.perturbation + 1);  // 0 = control, 4 = combination 0
+  auto means = group_means(x, group, 6);
+  for (const int32_t single : {c0.first, c0.second}) {
+    const auto& p = d.perturbations[single];
+    const double ratio = means[4][p.target] / means[0][p.target];
+    EXPECT_NEAR(ratio, p.knockdown, 0.3 * p.knockdown + 0.03) << d.model.genes[p.target];
+  }
+  // with no interaction, log(combo / ctrl) ~ log(A / ctrl) + log(B / ctrl) on well-expressed genes
+  // of the two programs
+  int agree = 0, seen = 0;
+  for (int32_t g : c0.genes) {
+    if (means[0][g] < 0.2) continue;
+    const double combo = std::log(means[4][g] / means[0][g]);
+    const double sum = std::log(means[c0.first + 1][g] / means[0][g]) + std::log(means[c0.second + 1][g] / means[0][g]);
+    ++seen;
+    agree += std::fabs(combo - sum) < 0.35;
+  }
+  ASSERT_GT(seen, 5);
+  EXPECT_GE(agree, seen * 8 / 10);
+  EXPECT_THROW(([&] {
+                 sim::SimulateOptions bad = o;
+                 bad.n_combos = 4;  // 3 targets give only 3 pairs
+                 sim::make_design(reference().model, bad);
+               })(),
+               Error);
 }

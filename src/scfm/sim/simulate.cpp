@@ -1,6 +1,7 @@
 #include "scfm/sim/simulate.h"
 
 #include <algorithm>
+#include <iterator>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -132,6 +133,29 @@ SimDesign make_design(SimModel model, const SimulateOptions& o) {
       d.perturbations.push_back(std::move(p));
     }
   }
+  if (o.n_combos > 0) {
+    const int64_t pairs = static_cast<int64_t>(o.n_perturb_genes) * (o.n_perturb_genes - 1) / 2;
+    if (o.n_combos > pairs)
+      throw Error("simulate: --combos " + std::to_string(o.n_combos) + " needs at least that many pairs of targets (" +
+                  std::to_string(o.n_perturb_genes) + " targets give " + std::to_string(pairs) + ")");
+    if (!(o.interaction_strength >= 0)) throw Error("simulate: --interaction-strength must be >= 0");
+    Stream s(o.seed, kPerturb, 1);
+    std::vector<std::pair<int32_t, int32_t>> all;
+    for (int a = 0; a < o.n_perturb_genes; ++a)
+      for (int b = a + 1; b < o.n_perturb_genes; ++b) all.emplace_back(a, b);
+    for (int k = 0; k < o.n_combos; ++k) std::swap(all[k], all[k + s.below(all.size() - k)]);
+    for (int k = 0; k < o.n_combos; ++k) {
+      Combination c;
+      c.first = all[k].first;
+      c.second = all[k].second;
+      const auto& pa = d.perturbations[c.first].program_genes;
+      const auto& pb = d.perturbations[c.second].program_genes;
+      std::set_union(pa.begin(), pa.end(), pb.begin(), pb.end(), std::back_inserter(c.genes));
+      Stream e(o.seed, kPerturb, 2 + static_cast<uint64_t>(k));
+      for (size_t j = 0; j < c.genes.size(); ++j) c.interaction_log_fc.push_back(o.interaction_strength * e.normal());
+      d.combinations.push_back(std::move(c));
+    }
+  }
 
   d.base_mean.assign(static_cast<size_t>(n_types) * o.n_batches, std::vector<double>(n_genes, 0.0));
   for (int t = 0; t < n_types; ++t)
@@ -155,7 +179,7 @@ CellLabels cell_labels(const SimDesign& d, int64_t cell) {
   l.type = static_cast<int32_t>(std::upper_bound(d.type_cdf.begin(), d.type_cdf.end(), u) - d.type_cdf.begin());
   if (l.type >= static_cast<int32_t>(d.type_cdf.size())) l.type = static_cast<int32_t>(d.type_cdf.size()) - 1;
   l.batch = static_cast<int32_t>(s.below(static_cast<uint64_t>(d.options.n_batches)));
-  const int n_pert = static_cast<int>(d.perturbations.size());
+  const int n_pert = static_cast<int>(d.perturbations.size() + d.combinations.size());
   l.perturbation = n_pert > 0 ? static_cast<int32_t>(s.below(static_cast<uint64_t>(n_pert) + 1)) - 1 : -1;
   const auto& t = d.model.types[l.type];
   l.library = std::exp(t.log_library_mean + t.log_library_sd * s.normal());
@@ -176,11 +200,20 @@ io::CsrMatrix simulate_block(const SimDesign& d, int64_t start, int64_t count, s
     if (labels) (*labels)[r] = l;
     const auto& t = d.model.types[l.type];
     const auto& base = d.base_mean[static_cast<size_t>(l.type) * d.options.n_batches + l.batch];
-    const Perturbation* p = l.perturbation >= 0 ? &d.perturbations[l.perturbation] : nullptr;
-    if (p) {
-      factor[p->target] = p->knockdown;
-      for (size_t j = 0; j < p->program_genes.size(); ++j) factor[p->program_genes[j]] = std::exp(p->program_log_fc[j]);
+    const int32_t n_single = static_cast<int32_t>(d.perturbations.size());
+    const Combination* combo = l.perturbation >= n_single ? &d.combinations[l.perturbation - n_single] : nullptr;
+    std::vector<const Perturbation*> parts;
+    if (combo) {
+      parts = {&d.perturbations[combo->first], &d.perturbations[combo->second]};
+    } else if (l.perturbation >= 0) {
+      parts = {&d.perturbations[l.perturbation]};
     }
+    for (const Perturbation* p : parts) {  // factors multiply where the two programs overlap
+      factor[p->target] *= p->knockdown;
+      for (size_t j = 0; j < p->program_genes.size(); ++j) factor[p->program_genes[j]] *= std::exp(p->program_log_fc[j]);
+    }
+    if (combo)
+      for (size_t j = 0; j < combo->genes.size(); ++j) factor[combo->genes[j]] *= std::exp(combo->interaction_log_fc[j]);
     Stream s(d.options.seed, kGenes, static_cast<uint64_t>(cell));
     const double lib = l.library;
     for (int64_t g = 0; g < n_genes; ++g) {
@@ -193,7 +226,7 @@ io::CsrMatrix simulate_block(const SimDesign& d, int64_t start, int64_t count, s
         m.data.push_back(static_cast<float>(x));
       }
     }
-    if (p) {
+    for (const Perturbation* p : parts) {
       factor[p->target] = 1.0;
       for (int32_t g : p->program_genes) factor[g] = 1.0;
     }
@@ -204,7 +237,16 @@ io::CsrMatrix simulate_block(const SimDesign& d, int64_t start, int64_t count, s
 
 std::string perturbation_name(const SimDesign& d, int32_t perturbation) {
   if (perturbation < 0) return "control";
-  return d.model.genes.at(d.perturbations.at(perturbation).target);
+  const int32_t n_single = static_cast<int32_t>(d.perturbations.size());
+  if (perturbation < n_single) return d.model.genes.at(d.perturbations.at(perturbation).target);
+  const Combination& c = d.combinations.at(perturbation - n_single);
+  return d.model.genes.at(d.perturbations.at(c.first).target) + "+" + d.model.genes.at(d.perturbations.at(c.second).target);
+}
+
+std::string condition_name(const SimDesign& d, int32_t perturbation) {
+  if (perturbation < 0) return "ctrl";
+  if (perturbation < static_cast<int32_t>(d.perturbations.size())) return perturbation_name(d, perturbation) + "+ctrl";
+  return perturbation_name(d, perturbation);
 }
 
 }  // namespace scfm::sim

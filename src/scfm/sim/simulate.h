@@ -33,7 +33,19 @@ struct SimulateOptions {
   double program_strength = 1;  // |log fold change| of program genes ~ U(0.5, 1.5) * strength
   double min_knockdown = 0.05;  // residual expression of a target: U(min_knockdown, max_knockdown)
   double max_knockdown = 0.3;
+  // Combinations (GEARS's "A+B" conditions): n_combos distinct pairs of targets (needs >= 2
+  // targets). A pair's mean is both singles' factors multiplied, times exp(e_g) on every gene of
+  // either program, e_g ~ N(0, interaction_strength) drawn once per (pair, gene): the additive
+  // (in log space) model of the singles is right up to that interaction.
+  int n_combos = 0;
+  double interaction_strength = 0.3;
   uint64_t seed = 0;
+};
+
+struct Combination {
+  int32_t first = -1, second = -1;        // indices into SimDesign::perturbations, first < second
+  std::vector<int32_t> genes;             // the union of both programs, sorted
+  std::vector<double> interaction_log_fc; // e_g per gene of `genes`
 };
 
 struct Perturbation {
@@ -48,6 +60,7 @@ struct SimDesign {
   SimulateOptions options;
   std::vector<std::vector<double>> batch_log_effect;  // [batch][gene]
   std::vector<Perturbation> perturbations;            // one per target
+  std::vector<Combination> combinations;              // perturbation codes P.. P + n_combos - 1
   // Derived once: [type * n_batches + batch][gene] = rel_mean * exp(effect) / (1 - dropout).
   std::vector<std::vector<double>> base_mean;
   std::vector<double> type_cdf;
@@ -61,7 +74,9 @@ SimDesign make_design(SimModel model, const SimulateOptions& options);
 struct CellLabels {
   int32_t type = 0;
   int32_t batch = 0;
-  int32_t perturbation = -1;  // index into SimDesign::perturbations; -1 = control
+  // -1 = control; 0..P-1 the single targets (SimDesign::perturbations), P.. the combinations
+  // (SimDesign::combinations[perturbation - P]); drawn uniformly over all of them and control
+  int32_t perturbation = -1;
   double library = 0;         // the drawn L
 };
 
@@ -73,7 +88,9 @@ CellLabels cell_labels(const SimDesign& design, int64_t cell);
 io::CsrMatrix simulate_block(const SimDesign& design, int64_t start, int64_t count,
                              std::vector<CellLabels>* labels = nullptr);
 
-// Perturbation names: "control" or the target gene's name.
+// Perturbation names: "control", the target gene's name, or "A+B" for a combination.
 std::string perturbation_name(const SimDesign& design, int32_t perturbation);
+// GEARS's condition names: "ctrl", "A+ctrl", "A+B".
+std::string condition_name(const SimDesign& design, int32_t perturbation);
 
 }  // namespace scfm::sim

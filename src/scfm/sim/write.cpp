@@ -156,6 +156,18 @@ io::Node design_uns(const SimDesign& d, const nlohmann::ordered_json& provenance
   p.set("knockdown", io::make_array(io::Array::from(kd)));
   p.set("program_genes", io::make_array(io::Array::from(pg, {n_p, size})));
   p.set("program_log_fc", io::make_array(io::Array::from(pfc, {n_p, size})));
+  if (!d.combinations.empty()) {
+    std::vector<int64_t> pairs;
+    std::vector<std::string> names;
+    for (size_t k = 0; k < d.combinations.size(); ++k) {
+      pairs.push_back(d.combinations[k].first);
+      pairs.push_back(d.combinations[k].second);
+      names.push_back(perturbation_name(d, static_cast<int32_t>(d.perturbations.size() + k)));
+    }
+    p.set("combinations", io::make_string_array(names));
+    p.set("combination_pairs", io::make_array(io::Array::from(pairs, {static_cast<int64_t>(d.combinations.size()), 2})));
+    p.set("interaction_strength", io::make_scalar<double>(d.options.interaction_strength));
+  }
   u.set("perturbations", std::move(p));
   return u;
 }
@@ -164,7 +176,7 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
   const int64_t n = d.options.n_cells;
   const int64_t n_genes = static_cast<int64_t>(d.model.genes.size());
   // obs first: the labels are cheap (no gene draws)
-  std::vector<std::string> index(n), types(n), batches(n), perts(n);
+  std::vector<std::string> index(n), types(n), batches(n), perts(n), conditions(n);
   std::vector<double> library(n);
   const auto bnames = batch_names(d);
   char name[32];
@@ -175,6 +187,7 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
     types[i] = d.model.types[l.type].name;
     batches[i] = bnames[l.batch];
     perts[i] = perturbation_name(d, l.perturbation);
+    conditions[i] = condition_name(d, l.perturbation);
     library[i] = l.library;
   }
   io::AnnData ad;
@@ -188,6 +201,9 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
   io::dataframe_set_column(obs, "batch", io::make_categorical_from_labels(batches));
   io::dataframe_set_column(obs, "perturbation", io::make_categorical_from_labels(perts));
   io::dataframe_set_column(obs, "library_size", io::make_array(io::Array::from(library)));
+  // GEARS's layout: obs condition ("ctrl", "A+ctrl", "A+B") and var gene_name
+  io::dataframe_set_column(obs, "condition", io::make_categorical_from_labels(conditions));
+  conditions.clear();
   types.clear();
   batches.clear();
   perts.clear();
@@ -197,7 +213,9 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
   io::Node uns = io::make_dict();
   uns.set("simulate", design_uns(d, o.provenance));
   ad.root.set("uns", std::move(uns));
-  ad.root.set("var", io::make_dataframe("_index", d.model.genes));
+  io::Node var = io::make_dataframe("_index", d.model.genes);
+  io::dataframe_set_column(var, "gene_name", io::make_array(io::Array::from_strings(d.model.genes)));
+  ad.root.set("var", std::move(var));
   ad.root.set("varm", io::make_dict());
   ad.root.set("varp", io::make_dict());
 
