@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include "scfm/data/random.h"
+#include "scfm/io/h5ad.h"
 #include "scfm/io/vocab.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/normalize.h"
+#include "scfm/util/error.h"
 
 namespace scfm::tasks {
 namespace {
@@ -116,6 +118,15 @@ CellTokens CellInput::tokens(const io::CsrMatrix& block, const std::vector<int64
   out.values = at::from_blob(values.data(), {bn, longest}, at::kFloat).clone();
   out.padding = at::from_blob(pad.data(), {bn, longest}, at::kByte).to(at::kBool);
   return out;
+}
+
+io::GeneMatch match_model_genes(const io::Vocab& vocab, const io::AnnData& data, const std::string& gene_col,
+                                const std::string& path, const char* verb) {
+  io::GeneMatch match = io::match_genes(vocab, data, gene_col);
+  if (match.n_matched == 0)
+    throw Error(std::string(verb) + ": none of the " + std::to_string(data.n_vars()) + " genes of " + path +
+                " is in the model's vocabulary; use --gene-col to name the var column with gene symbols");
+  return match;
 }
 
 }  // namespace scfm::tasks

@@ -13,14 +13,13 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "scfm/io/sparse.h"
 #include "scfm/model/factory.h"
 
-namespace scfm::io {
-class Vocab;
-}
+#include "scfm/io/vocab.h"
 
 namespace scfm::tasks {
 
@@ -49,5 +48,10 @@ class CellInput {
   bool sample_;
   uint64_t seed_;
 };
+
+// io::match_genes of `data` (read from `path`) against the model's vocabulary, refusing a file none
+// of whose genes the model knows with one line that names the verb and points at --gene-col.
+io::GeneMatch match_model_genes(const io::Vocab& vocab, const io::AnnData& data, const std::string& gene_col,
+                                const std::string& path, const char* verb);
 
 }  // namespace scfm::tasks

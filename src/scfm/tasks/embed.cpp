@@ -68,10 +68,7 @@ nlohmann::json embed(const EmbedOptions& o) {
   io::H5adReadOptions ro;
   ro.lazy_matrix_elements = 0;
   io::AnnData meta = io::read_h5ad(o.input, ro);
-  io::GeneMatch match = io::match_genes(vocab, meta, o.gene_col);
-  if (match.n_matched == 0)
-    throw Error("embed: none of the " + std::to_string(meta.n_vars()) + " genes of " + o.input +
-                " is in the model's vocabulary; use --gene-col to name the var column with gene symbols");
+  io::GeneMatch match = match_model_genes(vocab, meta, o.gene_col, o.input, "embed");
 
   io::H5adStreamOptions so;
   so.layer = o.layer;

@@ -48,10 +48,7 @@ Cells read_cells(const std::string& path, const io::Vocab& vocab, const Finetune
   io::AnnData meta = io::read_h5ad(path, ro);
   Cells c;
   c.path = path;
-  io::GeneMatch match = io::match_genes(vocab, meta, o.gene_col);
-  if (match.n_matched == 0)
-    throw Error("finetune-annotate: none of the " + std::to_string(meta.n_vars()) + " genes of " + path +
-                " is in the model's vocabulary; use --gene-col to name the var column with gene symbols");
+  io::GeneMatch match = match_model_genes(vocab, meta, o.gene_col, path, "finetune-annotate");
   c.var_to_id = std::move(match.var_to_id);
   c.genes_matched = match.n_matched;
   const auto cols = io::dataframe_columns(meta.obs());

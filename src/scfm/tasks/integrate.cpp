@@ -32,6 +32,7 @@
 #include "scfm/model/scgpt/load.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/hvg.h"
+#include "scfm/tasks/cell_input.h"
 #include "scfm/train/objective.h"
 #include "scfm/util/error.h"
 
@@ -132,10 +133,7 @@ nlohmann::json integrate(const IntegrateOptions& o) {
             << "; the rest (integration parts, decoders that now read [cell, batch]) start fresh\n";
 
   // ---- genes: the vocabulary's, then seurat_v3 HVGs per batch on the counts
-  const io::GeneMatch match = io::match_genes(vocab, meta, o.gene_col);
-  if (match.n_matched == 0)
-    throw Error("integrate: none of the " + std::to_string(meta.n_vars()) + " genes of " + o.input +
-                " is in the model's vocabulary; use --gene-col to name the var column with gene symbols");
+  const io::GeneMatch match = match_model_genes(vocab, meta, o.gene_col, o.input, "integrate");
   io::H5adStreamOptions so;
   so.layer = o.layer;
   io::H5adMatrixReader reader(o.input, so);
