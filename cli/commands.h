@@ -26,6 +26,7 @@ void add_finetune_annotate(CLI::App& app, GlobalOptions& global);
 void add_map(CLI::App& app, GlobalOptions& global);
 void add_metrics(CLI::App& app, GlobalOptions& global);
 void add_integrate(CLI::App& app, GlobalOptions& global);
+void add_perturb(CLI::App& app, GlobalOptions& global);
 
 // `scfm store info`, also reached from `scfm info STORE`.
 void print_store_info(const std::string& path, bool json);

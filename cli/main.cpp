@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   scfm::cli::add_map(app, global);
   scfm::cli::add_metrics(app, global);
   scfm::cli::add_integrate(app, global);
+  scfm::cli::add_perturb(app, global);
 
   // Threads are set once flags are known and before any verb runs.
   app.parse_complete_callback([&global] { scfm::runtime::set_threads(global.threads); });

@@ -6,6 +6,8 @@ linreg "numpy"), scipy (connected components) and harmonypy (Harmony).
 usage: sklearn_reference.py metrics IN.json OUT.json
        sklearn_reference.py harmony IN.json OUT.json
        sklearn_reference.py gears IN.json OUT.json   (GEARS's metrics: scipy pearsonr, sklearn mse)
+       sklearn_reference.py gears_split IN.json OUT.json   (GEARS's simulation split, numpy's RandomState)
+       sklearn_reference.py welch IN.json OUT.json   (scipy's Welch t-test, the score scanpy ranks by)
 """
 import json
 import sys
@@ -99,11 +101,68 @@ def gears(inp):
             "pearson_delta_de": r(p[de] - ctrl[de], t[de] - ctrl[de])}
 
 
+def gears_split(inp):
+    """GEARS's DataSplitter.get_simulation_split and split_data("simulation"), written out from
+    the published algorithm with numpy's global legacy RandomState, as GEARS calls it."""
+    def genes_of(p):
+        parts = p.split("+")
+        return [g for g in parts if g != "ctrl"]
+
+    def is_single(p):
+        return "ctrl" in p and p != "ctrl"
+
+    def perts_from_genes(genes, pert_list, kind):
+        cands = [p for p in pert_list if (is_single(p) if kind == "single" else "ctrl" not in p)]
+        out = []
+        for p in cands:
+            if any(g in genes_of(p) for g in genes):
+                out.append(p)
+        return out
+
+    def split(pert_list, gene_frac, combo_frac, seed):
+        unique_genes = np.unique([g for p in np.unique(pert_list) for g in genes_of(p)])
+        np.random.seed(seed=seed)
+        train_genes = np.random.choice(unique_genes, int(len(unique_genes) * gene_frac), replace=False)
+        ood = np.setdiff1d(unique_genes, train_genes)
+        train = list(perts_from_genes(train_genes, pert_list, "single"))
+        combo = perts_from_genes(train_genes, pert_list, "combo")
+        seen1 = [x for x in combo if len([t for t in x.split("+") if t in train_genes]) == 1]
+        test = list(seen1)
+        combo = np.setdiff1d(combo, seen1)
+        np.random.seed(seed=seed)
+        combo_train = np.random.choice(combo, int(len(combo) * combo_frac), replace=False)
+        seen2 = np.setdiff1d(combo, combo_train).tolist()
+        test += seen2
+        train += list(combo_train)
+        unseen = perts_from_genes(ood, pert_list, "single")
+        test += unseen
+        seen0 = [x for x in perts_from_genes(ood, pert_list, "combo")
+                 if len([t for t in x.split("+") if t in train_genes]) == 0]
+        test += seen0
+        return [str(x) for x in train], [str(x) for x in test], {
+            "unseen_single": unseen, "combo_seen0": seen0, "combo_seen1": seen1, "combo_seen2": seen2}
+
+    perts = [p for p in inp["conditions"] if p != "ctrl"]
+    train, test, sub = split(perts, inp["train_gene_frac"], inp["combo_frac"], inp["seed"])
+    train, val, vsub = split(train, 0.9, 0.9, inp["seed"])
+    sub.update({"val_" + k: v for k, v in vsub.items()})
+    return {"train": train + ["ctrl"], "val": val, "test": test, "subgroups": sub}
+
+
+def welch(inp):
+    from scipy.stats import ttest_ind
+    x = np.asarray(inp["x"], dtype=np.float64)
+    t = ttest_ind(x[inp["group"]], x[inp["control"]], equal_var=False).statistic
+    t = np.nan_to_num(t, nan=0.0)
+    return {"t": [float(v) for v in t]}
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
     with open(src) as f:
         inp = json.load(f)
-    out = {"metrics": metrics, "harmony": harmony, "gears": gears}[mode](inp)
+    out = {"metrics": metrics, "harmony": harmony, "gears": gears, "gears_split": gears_split,
+           "welch": welch}[mode](inp)
     with open(dst, "w") as f:
         json.dump(out, f)
 

@@ -33,6 +33,7 @@
 #include "scfm/pp/binning.h"
 #include "scfm/pp/hvg.h"
 #include "scfm/tasks/cell_input.h"
+#include "scfm/tasks/scgpt_finetune.h"
 #include "scfm/train/objective.h"
 #include "scfm/util/error.h"
 
@@ -45,21 +46,12 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Keyed Fisher-Yates permutation of 0..n-1 for (seed, epoch, stream).
-std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t stream) {
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  std::iota(p.begin(), p.end(), 0);
-  data::KeyedRandom rs(seed, epoch, stream, data::RandomPurpose::shuffle);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rs.below(static_cast<uint64_t>(i + 1)))]);
-  return p;
-}
-
 // Minibatches of one batch label each: cells of each batch in a keyed order, cut into pieces of
 // batch_size, the pieces in a keyed order (scGPT's per_seq_batch_sample).
 std::vector<std::vector<int64_t>> batch_pure_minibatches(const std::vector<int32_t>& batch, int32_t n_batches,
                                                          int64_t batch_size, uint64_t seed, int64_t epoch) {
   const int64_t n = static_cast<int64_t>(batch.size());
-  const std::vector<int64_t> order = permutation(n, seed, epoch, -1);
+  const std::vector<int64_t> order = keyed_permutation(n, seed, epoch, -1);
   std::vector<std::vector<int64_t>> by(static_cast<size_t>(n_batches));
   for (int64_t i : order) by[batch[i]].push_back(i);
   std::vector<std::vector<int64_t>> pieces;
@@ -67,7 +59,7 @@ std::vector<std::vector<int64_t>> batch_pure_minibatches(const std::vector<int32
     for (size_t s = 0; s < cells.size(); s += static_cast<size_t>(batch_size))
       pieces.emplace_back(cells.begin() + s, cells.begin() + std::min(cells.size(), s + batch_size));
   std::vector<std::vector<int64_t>> out;
-  for (int64_t i : permutation(static_cast<int64_t>(pieces.size()), seed, epoch, -2)) out.push_back(std::move(pieces[i]));
+  for (int64_t i : keyed_permutation(static_cast<int64_t>(pieces.size()), seed, epoch, -2)) out.push_back(std::move(pieces[i]));
   return out;
 }
 
@@ -95,21 +87,7 @@ nlohmann::json integrate(const IntegrateOptions& o) {
   const int32_t n_batches = static_cast<int32_t>(batch.classes.size());
 
   // ---- the pretrained model: scGPT's TransformerModel only
-  nlohmann::json ck_args;
-  {
-    std::ifstream f(o.model_dir + "/args.json");
-    if (!f) throw FormatError(o.model_dir, "args.json", "missing; expected a scGPT checkpoint folder or an scfm run");
-    try {
-      f >> ck_args;
-    } catch (const std::exception& e) {
-      throw FormatError(o.model_dir + "/args.json", "(json)", e.what());
-    }
-    const nlohmann::json& args = ck_args;
-    if (args.contains("model_structure") && args["model_structure"] != "scgpt")
-      throw FormatError(o.model_dir + "/args.json", "model_structure",
-                        "integrate needs scGPT's TransformerModel (batch tokens, DSBN, DAB), found " +
-                            args["model_structure"].dump() + "; pretrain with --model-structure scgpt or give a scGPT folder");
-  }
+  const nlohmann::json ck_args = read_scgpt_args(o.model_dir, "integrate", "batch tokens, DSBN, DAB");
   model::scgpt::ScGptCheckpoint ck = model::scgpt::load_checkpoint_folder(o.model_dir);
   if (ck.vocab.size() == 0) throw FormatError(o.model_dir, "vocab.json", "missing; the genes cannot be matched");
   const io::Vocab& vocab = ck.vocab;
@@ -234,8 +212,7 @@ nlohmann::json integrate(const IntegrateOptions& o) {
   bool stop = false;
   for (int64_t epoch = 1; epoch <= o.epochs && !stop; ++epoch) {
     const auto te = std::chrono::steady_clock::now();
-    const double lr = o.lr * std::pow(o.step_gamma, static_cast<double>(epoch - 1));
-    for (auto& pg : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(pg.options()).lr(lr);
+    const double lr = set_step_lr(optimizer, o.lr, o.step_gamma, epoch);
     net->train();
     double sums[6] = {0, 0, 0, 0, 0, 0};  // mse, zero nll, gepc, gepc zero nll, ecs, dab
     int64_t n_batches_seen = 0;

@@ -90,7 +90,7 @@ const std::vector<std::string>& model_keys() {
       "input_style", "max_seq_len", "input_emb_style", "cell_emb_style", "mvc_decoder_style",
       "do_mvc", "MVC", "explicit_zero_prob", "use_batch_labels", "num_batch_labels",
       "domain_spec_batchnorm", "do_dab", "ecs_threshold", "fast_transformer", "pre_norm",
-      "layer_norm_eps", "activation", "batch_first", "norm_first", "cls_decoder"};
+      "layer_norm_eps", "activation", "batch_first", "norm_first", "cls_decoder", "pert_flags"};
   return keys;
 }
 
@@ -139,6 +139,7 @@ ScGptConfig ScGptConfig::from_json(const json& args, const std::string& source) 
   }
   r.get("do_dab", c.do_dab);
   r.get("cls_decoder", c.cls_decoder);
+  r.get("pert_flags", c.pert_flags);
   r.get("ecs_threshold", c.ecs_threshold);
   r.get("fast_transformer", c.fast_transformer);
   r.get("pre_norm", c.pre_norm);
@@ -254,6 +255,7 @@ json ScGptConfig::to_json() const {
                                                                  : json(domain_spec_batchnorm);
   j["do_dab"] = do_dab;
   j["cls_decoder"] = cls_decoder;
+  j["pert_flags"] = pert_flags;
   j["ecs_threshold"] = ecs_threshold;
   j["layer_norm_eps"] = layer_norm_eps;
   j["activation"] = activation;

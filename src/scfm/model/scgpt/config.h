@@ -56,6 +56,10 @@ struct ScGptConfig {
   // "" (none) | "dsbn" (json true) | "batchnorm" | "do_affine" (scGPT builds no norm for it).
   std::string domain_spec_batchnorm;
   bool do_dab = false;
+  // scGPT's TransformerGenerator (perturbation prediction): a perturbation-flag embedding
+  // pert_encoder = nn.Embedding(3, embsize, padding_idx = 2) added to every token (flags 0 = not
+  // perturbed, 1 = perturbed, 2 = pad). scfm key "pert_flags".
+  bool pert_flags = false;
   // Whether the model has a cls_decoder. scGPT always builds one, but its released pretrained
   // checkpoints hold none (no classification in pretraining); load_checkpoint_folder sets this
   // false for such a file when args.json does not give n_cls. scfm key "cls_decoder".

@@ -241,6 +241,10 @@ std::vector<std::string> infer_from_weights(ScGptConfig& c, const json& args, co
       note("domain_spec_batchnorm", "\"batchnorm\"", "bn.* present");
     }
   }
+  if (absent("pert_flags") && rows("pert_encoder.weight") > 0) {
+    c.pert_flags = true;
+    note("pert_flags", "true", "pert_encoder.weight present (scGPT's TransformerGenerator)");
+  }
   if (absent("do_dab") && rows("grad_reverse_discriminator.out_layer.weight") > 0) {
     c.do_dab = true;
     if (batches < 0)

@@ -190,4 +190,15 @@ at::Tensor DomainSpecificBatchNormImpl::forward(const at::Tensor& x, int64_t dom
   return norms[static_cast<size_t>(domain)](x);
 }
 
+AffineExprDecoderImpl::AffineExprDecoderImpl(int64_t d_model, bool explicit_zero_prob) {
+  coeff_decoder = register_module("coeff_decoder", ExprDecoder(d_model, explicit_zero_prob, false));
+  bias_decoder = register_module("bias_decoder", ExprDecoder(d_model, explicit_zero_prob, false));
+}
+
+std::pair<at::Tensor, at::Tensor> AffineExprDecoderImpl::forward(const at::Tensor& x, const at::Tensor& values) {
+  auto [coeff, zero_probs] = coeff_decoder(x);
+  at::Tensor bias = bias_decoder(x).first;
+  return {coeff * values.to(coeff.scalar_type()) + bias, zero_probs};
+}
+
 }  // namespace scfm::model::scgpt

@@ -4,6 +4,7 @@
 //   EmbeddingEncoder      embedding, enc_norm        GeneEncoder, CategoryValueEncoder, BatchLabelEncoder
 //   ContinuousValueEncoder linear1, linear2, norm    values clamped at max_value, Linear-ReLU-Linear-LN
 //   ExprDecoder           fc.{0,2,4}, zero_logit.{0,2,4}   (LeakyReLU 0.01 at 1, 3)
+//   AffineExprDecoder     coeff_decoder.*, bias_decoder.*   (two ExprDecoders: coeff * value + bias)
 //   StackedDecoder        _decoder.{3i, 3i+2}, out_layer   ClsDecoder (ReLU) and
 //                                                          AdversarialDiscriminator (LeakyReLU, grad reversal)
 //   MvcDecoder            gene2query, W, W_zero_logit | gene2query, fc1, hidden_activation (PReLU), fc2
@@ -72,6 +73,17 @@ struct ExprDecoderImpl : torch::nn::Module {
   std::shared_ptr<MlpHead> fc, zero_logit;
 };
 TORCH_MODULE(ExprDecoder);
+
+// scGPT's AffineExprDecoder (TransformerGenerator's decoder, activation None, no adaptive bias):
+// coeff_decoder and bias_decoder, two ExprDecoders; pred = coeff * values + bias, zero_probs from
+// coeff_decoder. `values` are the input values of the same positions.
+struct AffineExprDecoderImpl : torch::nn::Module {
+  AffineExprDecoderImpl(int64_t d_model, bool explicit_zero_prob);
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& values);
+
+  ExprDecoder coeff_decoder{nullptr}, bias_decoder{nullptr};
+};
+TORCH_MODULE(AffineExprDecoder);
 
 // (nlayers - 1) x [Linear(d, d), activation, LayerNorm(d)] then out_layer Linear(d, n_out).
 // ClsDecoder: ReLU. AdversarialDiscriminator: LeakyReLU and, with reverse_grad, a gradient

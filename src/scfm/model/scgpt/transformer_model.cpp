@@ -63,7 +63,12 @@ TransformerModelImpl::TransformerModelImpl(const ScGptConfig& c, int64_t pad_id)
   layer.norm_scheme = config.norm_scheme();
   transformer_encoder = register_module("transformer_encoder", TransformerEncoder(layer, config.nlayers));
 
-  decoder = register_module("decoder", ExprDecoder(d, config.explicit_zero_prob, config.use_batch_labels));
+  if (config.pert_flags) {
+    if (config.use_batch_labels) throw Error("scGPT: pert_flags (TransformerGenerator) does not take batch labels");
+    affine_decoder = register_module("decoder", AffineExprDecoder(d, config.explicit_zero_prob));
+  } else {
+    decoder = register_module("decoder", ExprDecoder(d, config.explicit_zero_prob, config.use_batch_labels));
+  }
   if (config.cls_decoder)
     cls_decoder = register_module("cls_decoder", StackedDecoder(d, config.n_cls, config.n_layers_cls, false, false));
   if (config.do_mvc)
@@ -73,6 +78,9 @@ TransformerModelImpl::TransformerModelImpl(const ScGptConfig& c, int64_t pad_id)
     grad_reverse_discriminator = register_module(
         "grad_reverse_discriminator", StackedDecoder(d, config.num_batch_labels, 3, true, true));
 
+  if (config.pert_flags)
+    pert_encoder = register_module("pert_encoder", nn::Embedding(nn::EmbeddingOptions(3, d).padding_idx(2)));
+
   // scGPT's init_weights: the gene embedding (every row, the pad row included) ~ U(-0.1, 0.1).
   torch::NoGradGuard no_grad;
   nn::init::uniform_(encoder->embedding->weight, -0.1, 0.1);
@@ -80,7 +88,8 @@ TransformerModelImpl::TransformerModelImpl(const ScGptConfig& c, int64_t pad_id)
 
 std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Tensor& src, const at::Tensor& values,
                                                                     const at::Tensor& mask,
-                                                                    const at::Tensor& batch_labels) {
+                                                                    const at::Tensor& batch_labels,
+                                                                    const at::Tensor& pert_flags) {
   if (src.dim() != 2 || !at::isIntegralType(src.scalar_type(), false))
     throw Error("scGPT forward: src should be an integer (batch, seq) tensor of gene ids, got " +
                 std::string(c10::toString(src.scalar_type())) + " " + shape_string(src));
@@ -100,6 +109,11 @@ std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Te
     throw Error("scGPT forward: batch_labels " + shape_string(batch_labels) + " should be (batch,) = (" +
                 std::to_string(src.size(0)) + ")");
 
+  if (config.pert_flags != pert_flags.defined())
+    throw Error(config.pert_flags ? "scGPT forward: pert_flags are required (the model has a pert_encoder)"
+                                  : "scGPT forward: pert_flags given, but the model has no pert_encoder");
+  if (pert_flags.defined() && pert_flags.sizes() != src.sizes())
+    throw Error("scGPT forward: pert_flags " + shape_string(pert_flags) + " should have the shape of src " + shape_string(src));
   at::Tensor gene = encoder->forward(src.to(at::kLong), "gene id (src)");
   at::Tensor total;
   if (continuous_value_encoder) {
@@ -108,6 +122,12 @@ std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Te
     total = gene + category_value_encoder->forward(values.to(at::kLong), "category value (bin id)");
   } else {  // scaling
     total = gene * values.to(gene.scalar_type()).unsqueeze(2);
+  }
+  if (pert_encoder) {
+    const at::Tensor f = pert_flags.to(at::kLong);
+    if (f.numel() > 0 && (f.min().item<int64_t>() < 0 || f.max().item<int64_t>() > 2))
+      throw Error("scGPT forward: pert_flags must be 0 (not perturbed), 1 (perturbed) or 2 (pad)");
+    total = total + pert_encoder(f);
   }
   if (dsbn) {
     total = dsbn->forward(total.permute({0, 2, 1}), batch_labels[0].item<int64_t>()).permute({0, 2, 1});
@@ -118,8 +138,8 @@ std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Te
 }
 
 at::Tensor TransformerModelImpl::encode(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask,
-                                        const at::Tensor& batch_labels) {
-  return encode_impl(src, values, mask, batch_labels).first;
+                                        const at::Tensor& batch_labels, const at::Tensor& pert_flags) {
+  return encode_impl(src, values, mask, batch_labels, pert_flags).first;
 }
 
 at::Tensor TransformerModelImpl::cell_embedding(const at::Tensor& out, const at::Tensor& weights) const {
@@ -131,8 +151,9 @@ at::Tensor TransformerModelImpl::cell_embedding(const at::Tensor& out, const at:
 }
 
 ForwardOutput TransformerModelImpl::forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask,
-                                            const at::Tensor& batch_labels, const ForwardOptions& o) {
-  auto [out, gene] = encode_impl(src, values, mask, batch_labels);
+                                            const at::Tensor& batch_labels, const ForwardOptions& o,
+                                            const at::Tensor& pert_flags) {
+  auto [out, gene] = encode_impl(src, values, mask, batch_labels, pert_flags);
   at::Tensor batch_emb;
   if (config.use_batch_labels) batch_emb = batch_encoder->forward(batch_labels.to(at::kLong), "batch label");
 
@@ -140,7 +161,7 @@ ForwardOutput TransformerModelImpl::forward(const at::Tensor& src, const at::Ten
   at::Tensor dec_in = out;
   if (batch_emb.defined())
     dec_in = at::cat({out, batch_emb.unsqueeze(1).expand({-1, out.size(1), -1})}, 2);
-  auto [pred, zero_probs] = decoder(dec_in);
+  auto [pred, zero_probs] = affine_decoder ? affine_decoder(dec_in, values) : decoder(dec_in);
   r.mlm_output = config.explicit_zero_prob && o.do_sample ? at::bernoulli(zero_probs) * pred : pred;
   if (config.explicit_zero_prob) r.mlm_zero_probs = zero_probs;
 
@@ -153,7 +174,7 @@ ForwardOutput TransformerModelImpl::forward(const at::Tensor& src, const at::Ten
     r.cls_output = cls_decoder(r.cell_emb);
   }
   if (o.cce) {
-    at::Tensor cell2 = cell_embedding(encode_impl(src, values, mask, batch_labels).first, values);
+    at::Tensor cell2 = cell_embedding(encode_impl(src, values, mask, batch_labels, pert_flags).first, values);
     at::Tensor cos = at::cosine_similarity(r.cell_emb.unsqueeze(1), cell2.unsqueeze(0), -1) / 0.5;
     at::Tensor labels = at::arange(cos.size(0), cos.options().dtype(at::kLong));
     r.loss_cce = at::cross_entropy_loss(cos, labels);

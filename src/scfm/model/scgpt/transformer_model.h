@@ -11,6 +11,8 @@
 //   cls_decoder._decoder.*, .out_layer      ClsDecoder (unless config.cls_decoder is false)
 //   mvc_decoder.*                           do_mvc
 //   grad_reverse_discriminator.*            do_dab
+//   pert_encoder.weight                     pert_flags (TransformerGenerator's nn.Embedding(3, d, padding_idx=2));
+//   decoder.{coeff,bias}_decoder.*          with pert_flags the decoder is TransformerGenerator's AffineExprDecoder
 //
 // Forward matches TransformerModel.forward(src, values, src_key_padding_mask, batch_labels, CLS,
 // CCE, MVC, ECS, do_sample); in eval mode (no dropout) it reproduces scGPT's outputs within
@@ -20,6 +22,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/embedding.h>
 #include <torch/nn/pimpl.h>
 
 #include "scfm/model/scgpt/config.h"
@@ -59,11 +62,13 @@ struct TransformerModelImpl : torch::nn::Module {
   // bool, true at pads; batch_labels (batch,) int64, required with use_batch_labels or
   // domain_spec_batchnorm and refused otherwise (dsbn uses batch_labels[0] for the whole batch,
   // as scGPT does). Throws scfm::Error naming the argument on wrong shapes or dtypes.
+  // pert_flags (batch, seq) int64 in {0, 1, 2}: required with config.pert_flags, refused otherwise.
   ForwardOutput forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& src_key_padding_mask,
-                        const at::Tensor& batch_labels = {}, const ForwardOptions& options = {});
+                        const at::Tensor& batch_labels = {}, const ForwardOptions& options = {},
+                        const at::Tensor& pert_flags = {});
   // The transformer output (batch, seq, embsize): TransformerModel._encode.
   at::Tensor encode(const at::Tensor& src, const at::Tensor& values, const at::Tensor& src_key_padding_mask,
-                    const at::Tensor& batch_labels = {});
+                    const at::Tensor& batch_labels = {}, const at::Tensor& pert_flags = {});
   // Cell embedding of a layer output by config.cell_emb_style; w-pool needs weights (batch, seq).
   at::Tensor cell_embedding(const at::Tensor& layer_output, const at::Tensor& weights = {}) const;
 
@@ -81,11 +86,14 @@ struct TransformerModelImpl : torch::nn::Module {
   StackedDecoder cls_decoder{nullptr};
   MvcDecoder mvc_decoder{nullptr};
   StackedDecoder grad_reverse_discriminator{nullptr};
+  torch::nn::Embedding pert_encoder{nullptr};
+  AffineExprDecoder affine_decoder{nullptr};  // registered as decoder with pert_flags
 
  private:
   // Returns (transformer output, gene token embeddings).
   std::pair<at::Tensor, at::Tensor> encode_impl(const at::Tensor& src, const at::Tensor& values,
-                                                const at::Tensor& mask, const at::Tensor& batch_labels);
+                                                const at::Tensor& mask, const at::Tensor& batch_labels,
+                                                const at::Tensor& pert_flags);
 };
 TORCH_MODULE(TransformerModel);
 
