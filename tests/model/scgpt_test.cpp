@@ -572,3 +572,62 @@ TEST(ScGptCli, ModelVerifyComparesAFixture) {
   EXPECT_NE(strict.output.find("FAIL"), std::string::npos) << strict.output;
   EXPECT_NE(strict.output.find("scfm: model verify: outputs differ"), std::string::npos) << strict.output;
 }
+
+// scGPT's TransformerGenerator (pert_flags): the pert_encoder added to every token and the
+// AffineExprDecoder, against the same forward composed from PyTorch's own modules on the state
+// dict scfm saves (tests/model/generator_reference.py), padded positions excluded.
+TEST(ScGptGenerator, ForwardEqualsPyTorchModulesOnTheSavedStateDict) {
+  ScGptConfig c = ScGptConfig::load(fixture(kContinuous) + "/args.json");
+  c.pert_flags = true;
+  c.do_mvc = false;
+  c.explicit_zero_prob = false;
+  torch::manual_seed(3);
+  TransformerModel m(c, 0);
+  {  // non-trivial decoders and pert rows (fresh Linear layers are fine; make the flags matter)
+    torch::NoGradGuard ng;
+    m->pert_encoder->weight.narrow(0, 0, 2).normal_(0, 1);
+  }
+  m->eval();
+  const at::Tensor src = at::randint(1, c.ntoken, {3, 11});
+  const at::Tensor values = at::randn({3, 11}).abs() * 2;
+  at::Tensor flags = at::zeros({3, 11}, at::kLong);
+  flags[0][2].fill_(1);
+  flags[1][5].fill_(1);
+  flags[1][6].fill_(1);
+  flags[2][10].fill_(2);
+  at::Tensor mask = at::zeros({3, 11}, at::kBool);
+  mask[2][10].fill_(true);
+  at::Tensor pred;
+  {
+    torch::NoGradGuard ng;
+    pred = m->forward(src, values, mask, {}, {}, flags).mlm_output;
+  }
+  test::TempDir dir;
+  model::save_state_dict(model::module_state(*m), dir / "model.pt");
+  model::save_state_dict({{"src", src}, {"values", values}, {"flags", flags}, {"src_key_padding_mask", mask}},
+                         dir / "io.pt");
+  const auto r = test::run_python("model/generator_reference.py",
+                                  (dir / "model.pt") + " " + (dir / "io.pt") + " " + (dir / "out.pt") + " " +
+                                      std::to_string(c.nheads) + " " + std::to_string(c.d_hid) + " " +
+                                      std::to_string(c.nlayers));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const at::Tensor want = io_tensor(model::load_tensor_dict(dir / "out.pt"), "pred");
+  const at::Tensor keep = mask.logical_not();
+  EXPECT_LE(max_abs_diff(pred.masked_select(keep), want.masked_select(keep)), 1e-5);
+  // the flags change the output; without flags the model refuses, and flags outside 0..2 too
+  at::Tensor none;
+  {
+    torch::NoGradGuard ng;
+    none = m->forward(src, values, mask, {}, {}, at::zeros({3, 11}, at::kLong)).mlm_output;
+  }
+  EXPECT_GT(max_abs_diff(none.select(0, 0), pred.select(0, 0)), 1e-4);
+  EXPECT_NE(expect_throw_message([&] { m->forward(src, values, mask); }).find("pert_flags are required"),
+            std::string::npos);
+  EXPECT_NE(expect_throw_message([&] { m->forward(src, values, mask, {}, {}, flags + 3); }).find("0 (not perturbed)"),
+            std::string::npos);
+  TransformerModel plain = fresh_model(fixture(kContinuous));
+  EXPECT_NE(expect_throw_message([&] { plain->forward(src, values, mask, {}, {}, flags); }).find("no pert_encoder"),
+            std::string::npos);
+  // the padding row of pert_encoder is zero, as nn.Embedding(padding_idx=2) keeps it
+  EXPECT_EQ(m->pert_encoder->weight[2].abs().sum().item<double>(), 0.0);
+}
