@@ -7,6 +7,30 @@
 
 namespace scfm::cli {
 
+void print_classify(const nlohmann::json& r, const tasks::ClassifyOptions& o) {
+  std::cout << "classify: " << r["n_labelled"].get<int64_t>() << " labelled cells, " << r["classes"].size()
+            << " classes, obsm['" << o.embedding << "'] (" << r["representations"][o.embedding]["dim"].get<int64_t>()
+            << " dims), " << o.trials << " trials\n";
+  eval::Table t;
+  t.columns = {"representation", "classifier", "accuracy", "macro-F1"};
+  for (const auto& [rep, rj] : r["representations"].items())
+    for (const char* key : {"knn", "linear", "linear_last_epoch", "linear_best_test_epoch"}) {
+      const auto& m = rj[key];
+      t.rows.push_back({rep, m["name"].get<std::string>(),
+                        eval::cell(eval::MeanStd{m["accuracy"]["mean"].get<double>(), m["accuracy"]["std"].get<double>()}),
+                        eval::cell(eval::MeanStd{m["macro_f1"]["mean"].get<double>(), m["macro_f1"]["std"].get<double>()})});
+    }
+  std::cout << t.markdown();
+  if (r.contains("comparison"))
+    for (const char* key : {"knn", "linear"}) {
+      const auto& c = r["comparison"][key];
+      std::cout << (std::string(key) == "knn" ? "kNN:    " : "linear: ") << c["verdict"].get<std::string>() << " ("
+                << eval::cell(c["embedding_accuracy"].get<double>()) << " vs "
+                << eval::cell(c["baseline_accuracy"].get<double>()) << "; better in "
+                << c["trials_better"].get<int>() << " of " << o.trials << " trials)\n";
+    }
+}
+
 void add_classify(CLI::App& app, GlobalOptions&) {
   auto* cmd = app.add_subcommand(
       "classify", "Cell-type classification from an embedding (kNN + linear probe over seeded splits), against a PCA baseline");
@@ -56,27 +80,7 @@ void add_classify(CLI::App& app, GlobalOptions&) {
       std::cout << printed.dump(2) << "\n";
       return;
     }
-    std::cout << "classify: " << r["n_labelled"].get<int64_t>() << " labelled cells, " << r["classes"].size()
-              << " classes, obsm['" << o->embedding << "'] (" << r["representations"][o->embedding]["dim"].get<int64_t>()
-              << " dims), " << o->trials << " trials\n";
-    eval::Table t;
-    t.columns = {"representation", "classifier", "accuracy", "macro-F1"};
-    for (const auto& [rep, rj] : r["representations"].items())
-      for (const char* key : {"knn", "linear", "linear_last_epoch", "linear_best_test_epoch"}) {
-        const auto& m = rj[key];
-        t.rows.push_back({rep, m["name"].get<std::string>(),
-                          eval::cell(eval::MeanStd{m["accuracy"]["mean"].get<double>(), m["accuracy"]["std"].get<double>()}),
-                          eval::cell(eval::MeanStd{m["macro_f1"]["mean"].get<double>(), m["macro_f1"]["std"].get<double>()})});
-      }
-    std::cout << t.markdown();
-    if (r.contains("comparison"))
-      for (const char* key : {"knn", "linear"}) {
-        const auto& c = r["comparison"][key];
-        std::cout << (std::string(key) == "knn" ? "kNN:    " : "linear: ") << c["verdict"].get<std::string>() << " ("
-                  << eval::cell(c["embedding_accuracy"].get<double>()) << " vs "
-                  << eval::cell(c["baseline_accuracy"].get<double>()) << "; better in "
-                  << c["trials_better"].get<int>() << " of " << o->trials << " trials)\n";
-      }
+    print_classify(r, *o);
     std::cout << "report: " << o->out_dir << "/results.md";
     if (!o->write_obs.empty()) std::cout << "; obs['scfm_knn_pred'] -> " << o->write_obs;
     std::cout << " (" << eval::cell(r["seconds"].get<double>(), 1) << " s)\n";

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "scfm/tasks/classify.h"
 
 namespace scfm::cli {
 
@@ -27,6 +30,9 @@ void add_map(CLI::App& app, GlobalOptions& global);
 void add_metrics(CLI::App& app, GlobalOptions& global);
 void add_integrate(CLI::App& app, GlobalOptions& global);
 void add_perturb(CLI::App& app, GlobalOptions& global);
+
+// The classify table on stdout (classify, perturb classify).
+void print_classify(const nlohmann::json& results, const tasks::ClassifyOptions& options);
 
 // `scfm store info`, also reached from `scfm info STORE`.
 void print_store_info(const std::string& path, bool json);

@@ -456,3 +456,43 @@ TEST(ScBenchTrain, EmbeddingGradientIsTheSameWhenAddedByRows) {
 }
 
 }  // namespace
+
+// scBenchmark's perturbation variant (model_perturb.py): gene identities only, a vector added to
+// the <cls> token's raw gene embedding (before emb_trans). Checked on the fixture's weights: the
+// values do not matter, a zero offset is no offset, and an offset equals editing the <cls> row of
+// the embedding table by the same vector (with dict_size != embsize, i.e. through emb_trans).
+TEST(ScBenchPerturb, GeneOnlyForwardWithAClsOffsetIsAnEmbeddingEditOfCls) {
+  for (int64_t dict : {int64_t{-1}, int64_t{24}}) {
+    SCOPED_TRACE(dict);
+    Fixture f = open_fixture("transformer");
+    ScModelConfig config = f.config;
+    if (dict > 0) config.dict_size = dict;
+    torch::manual_seed(5);
+    ScModel m = make_scbench_model(config, f.vocab.size);
+    if (dict < 0) load_state_dict(*m, f.weights);
+    m->eval();
+    torch::NoGradGuard ng;
+    const at::Tensor src = get(f.io, "src"), mask = get(f.io, "src_key_padding_mask");
+    const int64_t d = m->embedding->weight.size(1);
+    const at::Tensor off = at::randn({src.size(0), d});
+    const ScModelOutput a = m->forward_gene_only(src, mask, off);
+    // values are not read: forward_gene_only has none; the zero offset equals no offset
+    const ScModelOutput none = m->forward_gene_only(src, mask, {});
+    const ScModelOutput zero = m->forward_gene_only(src, mask, at::zeros({1, d}));
+    EXPECT_LE(max_abs(none.cell_emb, zero.cell_emb), 1e-6);
+    EXPECT_GT(max_abs(a.cell_emb, none.cell_emb), 1e-3);
+    // row 0 of each cell is <cls>; editing the table's <cls> row by cell r's offset reproduces cell r
+    for (int64_t r = 0; r < src.size(0); ++r) {
+      ASSERT_EQ(src[r][0].item<int64_t>(), f.vocab.cls);
+      const at::Tensor saved = m->embedding->weight[f.vocab.cls].clone();
+      m->embedding->weight[f.vocab.cls].add_(off[r]);
+      const ScModelOutput e = m->forward_gene_only(src.narrow(0, r, 1), mask.narrow(0, r, 1), {});
+      m->embedding->weight[f.vocab.cls].copy_(saved);
+      EXPECT_LE(max_abs(e.cell_emb, a.cell_emb.narrow(0, r, 1)), 1e-5);
+      const at::Tensor keep = mask.narrow(0, r, 1).logical_not();
+      keep[0][0].fill_(false);  // the <cls> position's query differs (documented)
+      EXPECT_LE(max_abs_where(e.mvc_output, a.mvc_output.narrow(0, r, 1), keep), 1e-4);
+    }
+    EXPECT_THROW(m->forward_gene_only(src, mask, at::zeros({1, d + 1})), scfm::Error);
+  }
+}

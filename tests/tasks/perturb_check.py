@@ -7,6 +7,7 @@ usage: perturb_check.py write-gears OUT.h5ad [bad]   GEARS's layout: obs conditi
        perturb_check.py write-additive OUT.h5ad      log values whose condition means add exactly
        perturb_check.py check-additive PREP.h5ad RESULTS_DIR
        perturb_check.py torch-keys MODEL.pt          pert_encoder and AffineExprDecoder keys load in torch
+       perturb_check.py singles H5AD                 JSON: cells and sorted conditions that are control or single
 """
 import json
 import sys
@@ -140,6 +141,12 @@ def torch_keys(pt):
     print("ok", len(sd))
 
 
+def singles(path):
+    a = ad.read_h5ad(path)
+    keep = [c for c in a.obs["condition"] if c == "ctrl" or "ctrl" in c.split("+")]
+    print(json.dumps({"cells": len(keep), "classes": sorted(set(keep))}))
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "write-gears":
@@ -150,6 +157,8 @@ if __name__ == "__main__":
         write_additive(sys.argv[2])
     elif mode == "check-additive":
         check_additive(sys.argv[2], sys.argv[3])
+    elif mode == "singles":
+        singles(sys.argv[2])
     elif mode == "torch-keys":
         torch_keys(sys.argv[2])
     else:

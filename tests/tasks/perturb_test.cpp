@@ -20,7 +20,7 @@ const char* kCheck = "tasks/perturb_check.py";
 
 struct Prepared {
   test::TempDir dir;
-  std::string gears, prepared, sim, sim_prepared, run;
+  std::string gears, prepared, sim, sim_prepared, run, scbench_run;
   Prepared() {
     const std::string s = test::scfm_binary() + " --threads 1 ";
     gears = dir / "gears.h5ad";
@@ -28,6 +28,7 @@ struct Prepared {
     sim = dir / "sim.h5ad";
     sim_prepared = dir / "sim_prepared.h5ad";
     run = dir / "run";
+    scbench_run = dir / "scbench_run";
     const auto w = test::run_python(kCheck, "write-gears " + gears);
     if (w.exit_code != 0) throw std::runtime_error(w.output);
     test::run_all(
@@ -38,6 +39,9 @@ struct Prepared {
          s + "ingest " + sim + " --vocab " + (dir / "vocab.json") + " --out " + (dir / "store"),
          s + "pretrain --store " + (dir / "store") + " --out " + run +
              " --model-structure scgpt --max-steps 3 --batch-size 16 --nlayers 1 --nheads 2 --embsize 16"
+             " --train-maxseq 32 --seed 0 --loader-threads 1",
+         s + "pretrain --store " + (dir / "store") + " --out " + scbench_run +
+             " --model-structure transformer --max-steps 3 --batch-size 16 --nlayers 1 --nheads 2 --embsize 16"
              " --train-maxseq 32 --seed 0 --loader-threads 1",
          s + "perturb prepare --in " + sim + " --out " + sim_prepared + " --n-hvg 64"});
   }
@@ -116,6 +120,60 @@ TEST(PerturbCli, FinetuneTrainsSavesAGeneratorAndPredictRepeatsItsTable) {
   for (const char* m : {"pearson", "pearson_de", "pearson_delta", "pearson_delta_de", "mse"})
     EXPECT_NEAR(q["methods"]["scgpt"]["mean"][m].get<double>(), j["methods"]["scgpt"]["mean"][m].get<double>(), 1e-6) << m;
   EXPECT_EQ(q["conditions"], j["conditions"]);
+}
+
+TEST(PerturbCli, ScbenchTwoStageFitsItsOffsetsAndRepeatsItself) {
+  const Prepared& s = prepared();
+  test::TempDir t;
+  const std::string cmd = test::scfm_binary() + " --threads 2 perturb predict --method scbench --model " + s.scbench_run +
+                          " --in " + s.sim_prepared + " --base-epochs 4 --offset-epochs 3 --max-genes 32 --lr 0.02 --out ";
+  const auto a = test::run_command(cmd + (t / "a"));
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  const json j = results(t / "a");
+  EXPECT_EQ(j["method_order"], json({"scbench (cls offset)", "no-change", "mean", "additive"}));
+  const auto& e = j["epochs"];
+  ASSERT_EQ(e.size(), 7u);
+  EXPECT_LT(e[3]["mse"].get<double>(), e[0]["mse"].get<double>());  // stage 1 learns the base offset
+  EXPECT_LT(e[6]["mse"].get<double>(), e[4]["mse"].get<double>());  // stage 2 the perturbation offsets
+  const auto& m = j["scbench_mse"];
+  EXPECT_LT(m["mse_base"].get<double>(), m["mse_no_offset"].get<double>());
+  EXPECT_GT(m["n_cells"].get<int64_t>(), 0);
+  // keyed by the seed: a second run gives the same numbers
+  const auto b = test::run_command(cmd + (t / "b"));
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const json k = results(t / "b");
+  EXPECT_EQ(k["scbench_mse"], j["scbench_mse"]);
+  EXPECT_EQ(k["methods"], j["methods"]);
+  // a scGPT model is refused with the verb that fits it
+  const auto g = test::run_command(test::scfm_binary() + " perturb predict --method scbench --model " + s.run + " --in " +
+                                   s.sim_prepared + " --out " + (t / "g"));
+  expect_one_line_error(g, {"scBenchmark model", "perturb finetune"});
+  EXPECT_FALSE(fs::exists(t / "g"));
+}
+
+TEST(PerturbCli, ClassifyLabelsCellsByPerturbationBesidePca) {
+  const Prepared& s = prepared();
+  test::TempDir t;
+  test::run_all({test::scfm_binary() + " --threads 1 embed --model " + s.run + " --in " + s.sim + " --out " +
+                 (t / "emb.h5ad")});
+  const auto r = test::run_command(test::scfm_binary() + " --threads 2 perturb classify --in " + (t / "emb.h5ad") +
+                                   " --out " + (t / "cls") + " --singles-only --trials 2 --epochs 5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json j = results(t / "cls");
+  const auto q = test::run_python(kCheck, "singles " + s.sim);
+  ASSERT_EQ(q.exit_code, 0) << q.output;
+  const json want = json::parse(q.output);
+  EXPECT_EQ(j["classes"], want["classes"]);  // control + the 8 singles; combinations left out
+  EXPECT_EQ(j["classes"].size(), 9u);
+  EXPECT_EQ(j["n_labelled"], want["cells"]);
+  EXPECT_TRUE(j["representations"].contains("X_scfm"));
+  EXPECT_TRUE(j["representations"].contains("baseline_pca"));
+  EXPECT_FALSE(fs::exists(t / "cls.labels.tmp.h5ad"));
+  // a condition outside GEARS's syntax is named
+  const auto b = test::run_command(test::scfm_binary() + " perturb classify --in " + (t / "emb.h5ad") +
+                                   " --condition-col cell_type --out " + (t / "bad"));
+  expect_one_line_error(b, {"obs/cell_type", "A+ctrl"});
+  EXPECT_FALSE(fs::exists(t / "bad"));
 }
 
 TEST(PerturbCli, BadInputGivesOneLineAndWritesNothing) {

@@ -45,6 +45,12 @@ int64_t PerturbData::gene_index(const std::string& name) const {
   return it == genes.end() ? -1 : static_cast<int64_t>(it - genes.begin());
 }
 
+int32_t PerturbData::condition_index(const std::string& name) const {
+  const auto it = std::find(conditions.begin(), conditions.end(), name);
+  if (it == conditions.end()) throw Error("perturbation: condition '" + name + "' has no cells in " + path);
+  return static_cast<int32_t>(it - conditions.begin());
+}
+
 nlohmann::json perturb_prepare(const PerturbPrepareOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.output.empty()) throw Error("perturb prepare: --out (an .h5ad) is required");

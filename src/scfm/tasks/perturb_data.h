@@ -60,6 +60,8 @@ struct PerturbData {
   nlohmann::json settings;
 
   int64_t gene_index(const std::string& name) const;  // -1 when absent
+  // Index into conditions; throws scfm::Error naming the file when the condition has no cells.
+  int32_t condition_index(const std::string& name) const;
   const float* row(int64_t cell) const { return x.data() + cell * n_genes; }
 };
 

@@ -1,9 +1,15 @@
 #include "scfm/tasks/perturb_eval.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "scfm/eval/perturbation_metrics.h"
+#include "scfm/io/array.h"
+#include "scfm/io/h5ad.h"
 #include "scfm/util/error.h"
+
+namespace fs = std::filesystem;
 
 namespace scfm::tasks {
 namespace {
@@ -14,11 +20,6 @@ std::vector<double> control_mean(const PerturbData& d) {
   return eval::mean_profile(d.x.data(), d.n_genes, d.cells_of[d.ctrl]);
 }
 
-int32_t condition_code(const PerturbData& d, const std::string& c) {
-  for (size_t k = 0; k < d.conditions.size(); ++k)
-    if (d.conditions[k] == c) return static_cast<int32_t>(k);
-  throw Error("perturbation: condition '" + c + "' has no cells in " + d.path);
-}
 
 }  // namespace
 
@@ -30,7 +31,7 @@ std::vector<PerturbPrediction> perturb_baselines(const PerturbData& d, const std
   int64_t n_train = 0;
   for (const auto& c : d.split.train) {
     if (c == "ctrl") continue;
-    const int32_t k = condition_code(d, c);
+    const int32_t k = d.condition_index(c);
     const std::vector<double> m = eval::mean_profile(d.x.data(), d.n_genes, d.cells_of[k]);
     for (size_t j = 0; j < g; ++j) mean[j] += m[j];
     ++n_train;
@@ -76,7 +77,7 @@ nlohmann::json score_perturbations(const PerturbData& d, const std::vector<Pertu
       if (static_cast<int64_t>(it->second.size()) != d.n_genes)
         throw Error("perturbation: method " + m.method + " predicts " + std::to_string(it->second.size()) +
                     " genes for " + c + ", expected " + std::to_string(d.n_genes));
-      const int32_t k = condition_code(d, c);
+      const int32_t k = d.condition_index(c);
       const std::vector<double> truth = eval::mean_profile(d.x.data(), d.n_genes, d.cells_of[k]);
       const auto de = d.top_de.find(c), nd = d.top_non_dropout.find(c);
       if (de == d.top_de.end() || nd == d.top_non_dropout.end())
@@ -145,6 +146,48 @@ eval::Report perturb_report(const nlohmann::json& r, const std::string& title) {
       "no-change = control mean; mean = mean of the training perturbations' profiles; additive = control + "
       "sum of the training single-gene effects.");
   return rep;
+}
+
+static void write_predictions(const std::string& path, const PerturbData& d, const std::vector<PerturbPrediction>& methods,
+                       const std::vector<std::string>& conditions) {
+  const int64_t n = static_cast<int64_t>(conditions.size()), g = d.n_genes;
+  io::AnnData ad;
+  ad.root.is_group = true;
+  ad.root.set_attr("encoding-type", io::Array::string_scalar("anndata"));
+  ad.root.set_attr("encoding-version", io::Array::string_scalar("0.1.0"));
+  ad.root.set("obs", io::make_dataframe("_index", conditions));
+  ad.root.set("var", io::make_dataframe("_index", d.genes));
+  std::vector<float> truth(static_cast<size_t>(n * g));
+  for (int64_t r = 0; r < n; ++r) {
+    const std::vector<double> t = eval::mean_profile(d.x.data(), g, d.cells_of[d.condition_index(conditions[r])]);
+    for (int64_t j = 0; j < g; ++j) truth[r * g + j] = static_cast<float>(t[j]);
+  }
+  ad.root.set("X", io::make_array(io::Array::from(truth, {n, g})));
+  io::Node layers = io::make_dict();
+  for (const auto& m : methods) {
+    std::vector<float> v(static_cast<size_t>(n * g));
+    for (int64_t r = 0; r < n; ++r) {
+      const auto& p = m.mean.at(conditions[r]);
+      for (int64_t j = 0; j < g; ++j) v[r * g + j] = static_cast<float>(p[j]);
+    }
+    layers.set(m.method, io::make_array(io::Array::from(v, {n, g})));
+  }
+  ad.root.set("layers", std::move(layers));
+  for (const char* k : {"obsm", "obsp", "varm", "varp", "uns"}) ad.root.set(k, io::make_dict());
+  io::write_h5ad(ad, path);
+}
+
+nlohmann::json write_perturb_report(const PerturbData& d, std::vector<PerturbPrediction> methods,
+                                const std::vector<std::string>& conditions, const std::string& out_dir,
+                                const std::string& set, nlohmann::json extra) {
+  const std::vector<PerturbPrediction> base = perturb_baselines(d, conditions);
+  methods.insert(methods.end(), base.begin(), base.end());
+  nlohmann::json scored = score_perturbations(d, methods, conditions);
+  for (auto& [k, v] : extra.items()) scored[k] = v;
+  eval::Report rep = perturb_report(scored, "scfm perturb: " + set + " conditions of " + d.path);
+  eval::write_report(out_dir, rep);
+  write_predictions((fs::path(out_dir) / "predictions.h5ad").string(), d, methods, conditions);
+  return scored;
 }
 
 }  // namespace scfm::tasks

@@ -42,4 +42,11 @@ nlohmann::json score_perturbations(const PerturbData& data, const std::vector<Pe
 // one table per subgroup, the non-dropout table.
 eval::Report perturb_report(const nlohmann::json& scored, const std::string& title);
 
+// Scores `methods` plus the baselines on `conditions`, writes the report into out_dir and
+// predictions.h5ad (obs = conditions, var = genes, X = the true mean profiles, one layer per
+// method's predicted profiles); returns the scored JSON with `extra`'s keys added.
+nlohmann::json write_perturb_report(const PerturbData& data, std::vector<PerturbPrediction> methods,
+                                    const std::vector<std::string>& conditions, const std::string& out_dir,
+                                    const std::string& set, nlohmann::json extra);
+
 }  // namespace scfm::tasks

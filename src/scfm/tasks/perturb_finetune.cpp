@@ -35,11 +35,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-int32_t code_of(const PerturbData& d, const std::string& c) {
-  const auto it = std::find(d.conditions.begin(), d.conditions.end(), c);
-  if (it == d.conditions.end()) throw Error("perturbation: condition '" + c + "' has no cells in " + d.path);
-  return static_cast<int32_t>(it - d.conditions.begin());
-}
 
 std::vector<std::string> split_set(const PerturbData& d, const std::string& set) {
   std::vector<std::string> v;
@@ -56,52 +51,10 @@ PerturbPrediction generator_prediction(const PerturbData& d, const GeneratorInpu
                                        const std::vector<std::string>& conditions, int64_t batch_size) {
   PerturbPrediction p{"scgpt", {}};
   for (const auto& c : conditions) {
-    const int32_t k = code_of(d, c);
+    const int32_t k = d.condition_index(c);
     p.mean[c] = in.predict_mean(net, d.cells_of[k], k, batch_size);
   }
   return p;
-}
-
-void write_predictions(const std::string& path, const PerturbData& d, const std::vector<PerturbPrediction>& methods,
-                       const std::vector<std::string>& conditions) {
-  const int64_t n = static_cast<int64_t>(conditions.size()), g = d.n_genes;
-  io::AnnData ad;
-  ad.root.is_group = true;
-  ad.root.set_attr("encoding-type", io::Array::string_scalar("anndata"));
-  ad.root.set_attr("encoding-version", io::Array::string_scalar("0.1.0"));
-  ad.root.set("obs", io::make_dataframe("_index", conditions));
-  ad.root.set("var", io::make_dataframe("_index", d.genes));
-  std::vector<float> truth(static_cast<size_t>(n * g));
-  for (int64_t r = 0; r < n; ++r) {
-    const std::vector<double> t = eval::mean_profile(d.x.data(), g, d.cells_of[code_of(d, conditions[r])]);
-    for (int64_t j = 0; j < g; ++j) truth[r * g + j] = static_cast<float>(t[j]);
-  }
-  ad.root.set("X", io::make_array(io::Array::from(truth, {n, g})));
-  io::Node layers = io::make_dict();
-  for (const auto& m : methods) {
-    std::vector<float> v(static_cast<size_t>(n * g));
-    for (int64_t r = 0; r < n; ++r) {
-      const auto& p = m.mean.at(conditions[r]);
-      for (int64_t j = 0; j < g; ++j) v[r * g + j] = static_cast<float>(p[j]);
-    }
-    layers.set(m.method, io::make_array(io::Array::from(v, {n, g})));
-  }
-  ad.root.set("layers", std::move(layers));
-  for (const char* k : {"obsm", "obsp", "varm", "varp", "uns"}) ad.root.set(k, io::make_dict());
-  io::write_h5ad(ad, path);
-}
-
-nlohmann::json score_and_report(const PerturbData& d, std::vector<PerturbPrediction> methods,
-                                const std::vector<std::string>& conditions, const std::string& out_dir,
-                                const std::string& set, nlohmann::json extra) {
-  const std::vector<PerturbPrediction> base = perturb_baselines(d, conditions);
-  methods.insert(methods.end(), base.begin(), base.end());
-  nlohmann::json scored = score_perturbations(d, methods, conditions);
-  for (auto& [k, v] : extra.items()) scored[k] = v;
-  eval::Report rep = perturb_report(scored, "scfm perturb: " + set + " conditions of " + d.path);
-  eval::write_report(out_dir, rep);
-  write_predictions((fs::path(out_dir) / "predictions.h5ad").string(), d, methods, conditions);
-  return scored;
 }
 
 }  // namespace
@@ -137,6 +90,7 @@ nlohmann::json perturb_finetune(const PerturbFinetuneOptions& o) {
       if (name.rfind(p, 0) == 0) kept.emplace_back(name, t);
   model::scgpt::ScGptLoadOptions lo;
   lo.allow_partial = true;
+  if (o.from_scratch) kept.clear();
   const model::scgpt::KeyReport keys = model::scgpt::load_state(*net, kept, lo, ck.files.weights);
   std::cerr << "perturb finetune: " << keys.loaded << " of " << keys.model_tensors << " tensors from "
             << ck.files.weights << " (encoder, value_encoder, transformer_encoder); pert_encoder and the affine "
@@ -208,7 +162,7 @@ nlohmann::json perturb_finetune(const PerturbFinetuneOptions& o) {
   nlohmann::json settings = {{"model", o.model_dir},   {"input", o.input},          {"epochs", o.epochs},
                              {"batch_size", o.batch_size}, {"lr", o.lr},           {"step_gamma", o.step_gamma},
                              {"grad_clip", o.grad_clip},   {"max_seq_len", o.max_seq_len},
-                             {"explicit_zero_prob", o.explicit_zero_prob}, {"seed", o.seed},
+                             {"explicit_zero_prob", o.explicit_zero_prob}, {"seed", o.seed}, {"from_scratch", o.from_scratch},
                              {"best_epoch", best_epoch},   {"best_val_pearson", best_val}};
   nlohmann::json args = cfg.to_json();
   args["model_structure"] = "scgpt";
@@ -228,7 +182,7 @@ nlohmann::json perturb_finetune(const PerturbFinetuneOptions& o) {
   nlohmann::json extra = {{"settings", settings}, {"epochs", log}, {"keys", keys.to_json()}, {"steps", steps},
                           {"finetune_cells_per_s", train_seconds > 0 ? cells_trained / train_seconds : 0.0},
                           {"predict_seconds", predict_seconds}, {"model_folder", model_out}};
-  nlohmann::json r = score_and_report(d, {pt}, test, o.out_dir, "test", extra);
+  nlohmann::json r = write_perturb_report(d, {pt}, test, o.out_dir, "test", extra);
   r["seconds"] = seconds_since(t0);
   return r;
 }
@@ -250,7 +204,7 @@ nlohmann::json perturb_predict(const PerturbPredictOptions& o) {
     methods.push_back(generator_prediction(d, in, *ck.model, conds, o.batch_size));
     extra["model"] = o.model_dir;
   }
-  nlohmann::json r = score_and_report(d, methods, conds, o.out_dir, o.set, extra);
+  nlohmann::json r = write_perturb_report(d, methods, conds, o.out_dir, o.set, extra);
   r["seconds"] = seconds_since(t0);
   return r;
 }

@@ -38,6 +38,7 @@ struct PerturbFinetuneOptions {
   int64_t max_steps = 0;         // 0: every epoch; else stop after this many steps (tests)
   int64_t max_train_cells = 0;   // 0: all; else a keyed subset per epoch (tests, quick looks)
   uint64_t seed = 0;
+  bool from_scratch = false;     // the same architecture, no pretrained weights (does pretraining help?)
 };
 
 nlohmann::json perturb_finetune(const PerturbFinetuneOptions& options);

@@ -15,9 +15,7 @@ namespace scfm::tasks {
 std::vector<int64_t> cells_of_conditions(const PerturbData& d, const std::vector<std::string>& conditions) {
   std::vector<int64_t> out;
   for (const auto& c : conditions) {
-    const auto it = std::find(d.conditions.begin(), d.conditions.end(), c);
-    if (it == d.conditions.end()) throw Error("perturbation: condition '" + c + "' has no cells in " + d.path);
-    const auto& cells = d.cells_of[static_cast<size_t>(it - d.conditions.begin())];
+    const auto& cells = d.cells_of[d.condition_index(c)];
     out.insert(out.end(), cells.begin(), cells.end());
   }
   return out;

@@ -1,6 +1,8 @@
 #include "scfm/model/scbench/sc_model.h"
 
 #include <ATen/ops/_unique2.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/matmul.h>
 #include <ATen/ops/div.h>
 #include <ATen/ops/embedding.h>
 #include <ATen/ops/index_copy.h>
@@ -134,6 +136,21 @@ at::Tensor ScModelImpl::vocab_order(const at::Tensor& src) const {
 ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
                                    const at::Tensor& loss_positions) {
   check_inputs(src, values, key_padding_mask);
+  return forward_impl(src, values, key_padding_mask, loss_positions, {});
+}
+
+ScModelOutput ScModelImpl::forward_gene_only(const at::Tensor& src, const at::Tensor& key_padding_mask,
+                                             const at::Tensor& cls_offset) {
+  check_inputs(src, at::zeros(src.sizes(), at::TensorOptions().dtype(at::kFloat).device(src.device())), key_padding_mask);
+  const int64_t dict = embedding->weight.size(1);
+  if (cls_offset.defined() && (cls_offset.dim() != 2 || cls_offset.size(1) != dict ||
+                               (cls_offset.size(0) != 1 && cls_offset.size(0) != src.size(0))))
+    throw Error("scBenchmark: cls_offset should be (1 or batch) x " + std::to_string(dict) + ", got " + shape_str(cls_offset));
+  return forward_impl(src, {}, key_padding_mask, {}, cls_offset);
+}
+
+ScModelOutput ScModelImpl::forward_impl(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                                        const at::Tensor& loss_positions, const at::Tensor& cls_offset) {
   const int64_t B = src.size(0), T = src.size(1);
   at::Tensor pos;  // the flat positions the heads compute (all when undefined)
   if (loss_positions.defined()) {
@@ -159,10 +176,18 @@ ScModelOutput ScModelImpl::forward(const at::Tensor& src, const at::Tensor& valu
   at::Tensor per_gene = at::embedding(table, genes, pad_idx ? *pad_idx : -1, false, rows_only);
   if (!emb_trans.is_empty()) per_gene = emb_trans->forward(per_gene);
   at::Tensor gene_emb = per_gene.index_select(0, token_gene).view({B, T, -1});
-  at::Tensor v = values.to(gene_emb.scalar_type()).unsqueeze(-1).clamp_max(config_.max_value);
-  // value_encoder (Linear(1, d), ReLU, Linear(d, d)) in its exact piecewise form (value_mlp.h)
-  const auto& venc = value_encoder->linears;
-  at::Tensor total = gene_emb + model::scalar_relu_mlp(v, venc[0]->weight, venc[0]->bias, venc[1]->weight, venc[1]->bias);
+  at::Tensor total = gene_emb;
+  if (cls_offset.defined()) {  // on the raw embedding: emb_trans(x + o) = emb_trans(x) + W o
+    at::Tensor o = cls_offset.to(gene_emb.scalar_type());
+    if (!emb_trans.is_empty()) o = at::matmul(o, emb_trans->weight.t());
+    total = at::cat({gene_emb.narrow(1, 0, 1) + o.unsqueeze(1).expand({B, 1, -1}), gene_emb.narrow(1, 1, T - 1)}, 1);
+  }
+  if (values.defined()) {
+    at::Tensor v = values.to(gene_emb.scalar_type()).unsqueeze(-1).clamp_max(config_.max_value);
+    // value_encoder (Linear(1, d), ReLU, Linear(d, d)) in its exact piecewise form (value_mlp.h)
+    const auto& venc = value_encoder->linears;
+    total = total + model::scalar_relu_mlp(v, venc[0]->weight, venc[0]->bias, venc[1]->weight, venc[1]->bias);
+  }
 
   ScModelOutput out;
   at::Tensor h;

@@ -58,6 +58,12 @@ class ScModelImpl : public torch::nn::Module {
   // (the MVC head's gene2query was half of linear_ours' training arithmetic).
   ScModelOutput forward(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
                         const at::Tensor& loss_positions = {});
+  // scBenchmark's perturbation variant (models_utils/model_perturb.py): the same network reading
+  // gene identities only (values are not embedded: the original passes zeros and its forward
+  // ignores them) with cls_offset (B x dict_size, or 1 x dict_size for every cell) added to the
+  // <cls> token's gene embedding before emb_trans. Outputs as forward(); mvc_output at <cls> uses
+  // the gene query without the offset (the original's includes it; no loss reads that position).
+  ScModelOutput forward_gene_only(const at::Tensor& src, const at::Tensor& key_padding_mask, const at::Tensor& cls_offset);
 
   const ScModelConfig& config() const { return config_; }
   Structure structure() const { return structure_; }
@@ -75,6 +81,8 @@ class ScModelImpl : public torch::nn::Module {
 
  private:
   void check_inputs(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask) const;
+  ScModelOutput forward_impl(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                             const at::Tensor& loss_positions, const at::Tensor& cls_offset);
   // cnn_ours: the permutation (B x T) that sorts each row by vocabulary position.
   at::Tensor vocab_order(const at::Tensor& src) const;
 
