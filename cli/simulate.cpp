@@ -46,7 +46,7 @@ void add_simulate(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--batches", a->sim.n_batches, "number of batches")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--batch-strength", a->sim.batch_strength, "sd of the per-batch, per-gene log effect")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--perturb-genes", a->sim.n_perturb_genes, "knock-down targets (cells: control or one target)")
+  cmd->add_option("--perturb-genes,--perturbations", a->sim.n_perturb_genes, "knock-down targets (cells: control or one target)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--program-size", a->sim.program_size, "downstream genes per target")->capture_default_str();
   cmd->add_option("--program-strength", a->sim.program_strength, "scale of the program's log fold changes")
