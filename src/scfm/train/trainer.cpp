@@ -301,6 +301,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   torch::optim::Adam optimizer(module.parameters(), torch::optim::AdamOptions(o.schedule.lr));
   Position pos;
   const std::string state_path = o.out_dir + "/train_state.pt";
+  if (o.resume && fs::is_directory(o.out_dir)) util::remove_stale_temporaries(o.out_dir);  // a killed run's
   if (o.resume && fs::exists(state_path)) pos = load_train_state(state_path, module, optimizer);
   // with ranks: gradients summed in buckets while the step's last backward runs
   std::unique_ptr<GradientReducer> reducer;

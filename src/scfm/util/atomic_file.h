@@ -28,4 +28,9 @@ class AtomicPath {
   bool committed_ = false;
 };
 
+// Removes the temporaries ("<name>.tmp.<pid>") in `dir` that a killed process left: those whose
+// process no longer runs. A kill -9 during a write cannot be caught, so the temporary stays
+// (the target is intact); a run that resumes in the folder calls this first. Returns the count.
+int remove_stale_temporaries(const std::string& dir);
+
 }  // namespace scfm::util
