@@ -101,4 +101,12 @@ std::vector<int64_t> weighted_sample_without_replacement(RandomStream& rs, const
   return out;
 }
 
+std::vector<int64_t> keyed_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t stream) {
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  std::iota(p.begin(), p.end(), 0);
+  KeyedRandom rs(seed, epoch, stream, RandomPurpose::shuffle);
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rs.below(static_cast<uint64_t>(i + 1)))]);
+  return p;
+}
+
 }  // namespace scfm::data

@@ -69,6 +69,10 @@ class NumpyRandomState : public RandomStream {
   std::mt19937 mt_;
 };
 
+// Keyed Fisher-Yates permutation of 0..n-1 for (seed, epoch, stream) (RandomPurpose::shuffle):
+// the same for any thread count or batch size.
+std::vector<int64_t> keyed_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t stream);
+
 // numpy's random_interval(max): uniform in [0, max] by masked rejection of 32-bit outputs.
 uint32_t random_interval(RandomStream& rs, uint32_t max);
 

@@ -51,7 +51,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 std::vector<std::vector<int64_t>> batch_pure_minibatches(const std::vector<int32_t>& batch, int32_t n_batches,
                                                          int64_t batch_size, uint64_t seed, int64_t epoch) {
   const int64_t n = static_cast<int64_t>(batch.size());
-  const std::vector<int64_t> order = keyed_permutation(n, seed, epoch, -1);
+  const std::vector<int64_t> order = data::keyed_permutation(n, seed, epoch, -1);
   std::vector<std::vector<int64_t>> by(static_cast<size_t>(n_batches));
   for (int64_t i : order) by[batch[i]].push_back(i);
   std::vector<std::vector<int64_t>> pieces;
@@ -59,7 +59,7 @@ std::vector<std::vector<int64_t>> batch_pure_minibatches(const std::vector<int32
     for (size_t s = 0; s < cells.size(); s += static_cast<size_t>(batch_size))
       pieces.emplace_back(cells.begin() + s, cells.begin() + std::min(cells.size(), s + batch_size));
   std::vector<std::vector<int64_t>> out;
-  for (int64_t i : keyed_permutation(static_cast<int64_t>(pieces.size()), seed, epoch, -2)) out.push_back(std::move(pieces[i]));
+  for (int64_t i : data::keyed_permutation(static_cast<int64_t>(pieces.size()), seed, epoch, -2)) out.push_back(std::move(pieces[i]));
   return out;
 }
 

@@ -113,7 +113,7 @@ nlohmann::json perturb_finetune(const PerturbFinetuneOptions& o) {
     const double lr = set_step_lr(optimizer, o.lr, o.step_gamma, epoch);
     net->train();
     std::vector<int64_t> order;
-    for (int64_t k : keyed_permutation(static_cast<int64_t>(train_cells.size()), o.seed, epoch, -1))
+    for (int64_t k : data::keyed_permutation(static_cast<int64_t>(train_cells.size()), o.seed, epoch, -1))
       order.push_back(train_cells[k]);
     if (o.max_train_cells > 0 && static_cast<int64_t>(order.size()) > o.max_train_cells)
       order.resize(static_cast<size_t>(o.max_train_cells));

@@ -146,7 +146,7 @@ nlohmann::json perturb_scbench(const PerturbScbenchOptions& o) {
   };
   auto chunks = [&](const std::vector<int64_t>& cells, int64_t epoch) {
     std::vector<int64_t> order;
-    for (int64_t k : keyed_permutation(static_cast<int64_t>(cells.size()), o.seed, epoch, -3)) order.push_back(cells[k]);
+    for (int64_t k : data::keyed_permutation(static_cast<int64_t>(cells.size()), o.seed, epoch, -3)) order.push_back(cells[k]);
     if (o.max_train_cells > 0 && static_cast<int64_t>(order.size()) > o.max_train_cells)
       order.resize(static_cast<size_t>(o.max_train_cells));
     std::vector<std::vector<int64_t>> out;

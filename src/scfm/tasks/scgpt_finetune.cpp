@@ -4,9 +4,7 @@
 
 #include <cmath>
 #include <fstream>
-#include <numeric>
 
-#include "scfm/data/random.h"
 #include "scfm/util/error.h"
 
 namespace scfm::tasks {
@@ -25,14 +23,6 @@ nlohmann::json read_scgpt_args(const std::string& dir, const std::string& verb, 
                       verb + " needs scGPT's TransformerModel" + (need.empty() ? "" : " (" + need + ")") + ", found " +
                           args["model_structure"].dump() + "; pretrain with --model-structure scgpt or give a scGPT folder");
   return args;
-}
-
-std::vector<int64_t> keyed_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t stream) {
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  std::iota(p.begin(), p.end(), 0);
-  data::KeyedRandom rs(seed, epoch, stream, data::RandomPurpose::shuffle);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rs.below(static_cast<uint64_t>(i + 1)))]);
-  return p;
 }
 
 double set_step_lr(torch::optim::Optimizer& optimizer, double base_lr, double gamma, int64_t epoch) {
