@@ -157,12 +157,22 @@ def welch(inp):
     return {"t": [float(v) for v in t]}
 
 
+def f_classif(inp):
+    import warnings
+    from sklearn.feature_selection import f_classif as f
+    x = np.asarray(inp["x"], dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stat, _ = f(x, np.asarray(inp["labels"]))
+    return {"f": [None if np.isnan(v) else ("inf" if np.isinf(v) else float(v)) for v in stat]}
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
     with open(src) as f:
         inp = json.load(f)
     out = {"metrics": metrics, "harmony": harmony, "gears": gears, "gears_split": gears_split,
-           "welch": welch}[mode](inp)
+           "welch": welch, "f_classif": f_classif}[mode](inp)
     with open(dst, "w") as f:
         json.dump(out, f)
 

@@ -61,6 +61,7 @@ class TinyModel : public model::PretrainModel {
   nlohmann::json args() const override { return {{"model_structure", "tiny"}}; }
   std::string structure() const override { return "tiny"; }
   bool per_token() const override { return false; }
+  at::Tensor gene_embeddings(const at::Tensor& ids) override { return net_->emb(ids); }
 
  private:
   std::shared_ptr<TinyNet> net_;

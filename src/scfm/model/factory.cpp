@@ -11,6 +11,7 @@
 #include "scfm/model/scgpt/load.h"
 #include "scfm/model/scgpt/transformer_model.h"
 #include "scfm/util/error.h"
+#include "scfm/util/json_file.h"
 
 namespace scfm::model {
 namespace {
@@ -43,6 +44,10 @@ class ScBenchAdapter : public PretrainModel {
   }
   std::string structure() const override { return m_->config().model_structure; }
   bool per_token() const override { return m_->encoder->per_token(); }
+  at::Tensor gene_embeddings(const at::Tensor& ids) override {
+    at::Tensor e = m_->embedding->forward(ids);
+    return m_->emb_trans.is_empty() ? e : m_->emb_trans->forward(e);
+  }
 
  private:
   scbench::ScModel m_;
@@ -75,6 +80,7 @@ class ScGptAdapter : public PretrainModel {
   }
   std::string structure() const override { return "scgpt"; }
   bool per_token() const override { return true; }
+  at::Tensor gene_embeddings(const at::Tensor& ids) override { return m_->encoder->forward(ids); }
 
  private:
   scgpt::TransformerModel m_;
@@ -88,15 +94,7 @@ nlohmann::json run_keys(const nlohmann::json& args) {
   return extra;
 }
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw FormatError(path, "file", "cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const std::exception& e) {
-    throw FormatError(path, "json", e.what());
-  }
-}
+nlohmann::json read_json(const std::string& path) { return util::read_json_file(path); }
 
 }  // namespace
 

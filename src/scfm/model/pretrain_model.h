@@ -36,6 +36,10 @@ class PretrainModel {
   virtual std::string structure() const = 0;
   // Whether forward() fills MlmOutputs::tokens (false for backbones that pool inside).
   virtual bool per_token() const = 0;
+  // The data-independent embedding of gene tokens, ids int64 (N) -> N x E, as scGPT's GRN tutorial
+  // takes it (model.encoder(gene_ids): the embedding and its LayerNorm); scBenchmark's models: the
+  // embedding (and emb_trans when the table is narrower than the model).
+  virtual at::Tensor gene_embeddings(const at::Tensor& ids) = 0;
 };
 
 }  // namespace scfm::model

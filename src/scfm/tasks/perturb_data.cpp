@@ -104,7 +104,7 @@ nlohmann::json perturb_prepare(const PerturbPrepareOptions& o) {
     pp::log1p(logn);
   }
   std::vector<bool> keep(static_cast<size_t>(m.n_cols), o.n_hvg == 0 || o.n_hvg >= m.n_cols);
-  if (!keep[0] || m.n_cols == 0) {
+  if (m.n_cols > 0 && !keep[0]) {
     pp::HighlyVariableGenesOptions ho;
     ho.flavor = counts ? pp::HvgFlavor::SeuratV3 : pp::HvgFlavor::Seurat;
     ho.n_top_genes = o.n_hvg;

@@ -168,20 +168,30 @@ void save_train_state(const std::string& path, torch::nn::Module& m, torch::opti
   model::save_state_dict(sd, path);
 }
 
-Position load_train_state(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt) {
-  model::StateDict sd = model::load_state_dict(path);
-  load_module_state(m, sd, path);
+void set_moments(const model::StateDict& sd, const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt) {
   for (auto& p : m.named_parameters()) {
     const at::Tensor* a = model::find(sd, "optim." + p.key() + ".exp_avg");
     const at::Tensor* b = model::find(sd, "optim." + p.key() + ".exp_avg_sq");
     const at::Tensor* s = model::find(sd, "optim." + p.key() + ".step");
     if (a == nullptr || b == nullptr || s == nullptr) continue;
+    if (a->sizes() != p.value().sizes() || b->sizes() != p.value().sizes())
+      throw FormatError(path, "optim." + p.key(), "moment shapes differ from the model's parameter");
     auto state = std::make_unique<torch::optim::AdamParamState>();
     state->step(s->item<int64_t>());
     state->exp_avg(a->to(p.value().device()).clone());
     state->exp_avg_sq(b->to(p.value().device()).clone());
     opt.state()[adam_state_key(p.value())] = std::move(state);
   }
+}
+
+void load_optimizer_moments(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt) {
+  set_moments(model::load_state_dict(path), path, m, opt);
+}
+
+Position load_train_state(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt) {
+  model::StateDict sd = model::load_state_dict(path);
+  load_module_state(m, sd, path);
+  set_moments(sd, path, m, opt);
   Position pos;
   pos.epoch = meta(sd, "epoch", path);
   pos.batch = meta(sd, "batch", path);
@@ -266,7 +276,17 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   fs::create_directories(o.out_dir);
 
   Split split;
-  if (valid_store == nullptr) {
+  if (!o.train_cells.empty() || !o.valid_cells.empty()) {
+    if (valid_store != nullptr) throw Error("pretrain: explicit training/validation cells and a validation store exclude each other");
+    if (o.train_cells.empty() || o.valid_cells.empty()) throw Error("pretrain: explicit cells need both training and validation cells");
+    for (const auto* cells : {&o.train_cells, &o.valid_cells})
+      for (int64_t c : *cells)
+        if (c < 0 || c >= train_store.n_cells())
+          throw Error("pretrain: cell " + std::to_string(c) + " is outside " + train_store.path() + " (" +
+                      std::to_string(train_store.n_cells()) + " cells)");
+    split.train = o.train_cells;
+    split.valid = o.valid_cells;
+  } else if (valid_store == nullptr) {
     split = split_cells(train_store.n_cells(), o.valid_ratio, o.seed);
   } else {
     for (int64_t i = 0; i < train_store.n_cells(); ++i) split.train.push_back(i);
@@ -302,7 +322,11 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
   Position pos;
   const std::string state_path = o.out_dir + "/train_state.pt";
   if (o.resume && fs::is_directory(o.out_dir)) util::remove_stale_temporaries(o.out_dir);  // a killed run's
-  if (o.resume && fs::exists(state_path)) pos = load_train_state(state_path, module, optimizer);
+  if (o.resume && fs::exists(state_path)) {
+    pos = load_train_state(state_path, module, optimizer);
+  } else if (!o.init_optimizer_state.empty()) {
+    load_optimizer_moments(o.init_optimizer_state, module, optimizer);
+  }
   // with ranks: gradients summed in buckets while the step's last backward runs
   std::unique_ptr<GradientReducer> reducer;
   if (dist) reducer = std::make_unique<GradientReducer>(*dist, module.parameters());
@@ -390,7 +414,9 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       }
       if (reducer) reducer->finish();  // gradients summed over ranks: each rank's loss is already its share
       if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module.parameters(), o.grad_clip);
+      if (o.before_step) o.before_step();
       adam_step(optimizer);  // Adam::step in one pass per parameter
+      if (o.after_step) o.after_step();
       ++pos.step;
       ++pos.batch;
       cells_seen += b->genes.size(0) * world;

@@ -21,7 +21,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "scfm/data/batch.h"
 #include "scfm/data/torch/loader.h"
@@ -68,6 +70,17 @@ struct PretrainOptions {
   bool progress = true;            // a progress bar when stderr is a terminal
   std::string device = "cpu";      // --device cpu | cuda | cuda:N (the model and batches live there)
   bool amp = false;                // --amp: bf16 autocast on CUDA (losses and optimiser in float32)
+  // Cells of the training store to train and to validate on (global indices, ascending); both empty:
+  // the valid_ratio split (or all of train with a validation store). Gene-incremental stages train
+  // on their share of the cells; batch.tokenizer.genes restricts the genes a stage sees.
+  std::vector<int64_t> train_cells, valid_cells;
+  // A train_state.pt of another run whose Adam moments seed the optimiser when this run has no
+  // train_state.pt of its own (a stage that carries the previous stage's optimiser); its weights and
+  // position are not taken.
+  std::string init_optimizer_state;
+  // Called on every rank after the gradients are complete and before the optimiser step, and after
+  // the step (e.g. to hold some embedding rows fixed). Not called in validation.
+  std::function<void()> before_step, after_step;
 };
 
 struct PretrainResult {

@@ -1,0 +1,140 @@
+#include "scfm/eval/plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "scfm/util/error.h"
+
+namespace scfm::eval {
+
+namespace {
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string tick_label(double v, double step) {
+  char buf[32];
+  const int digits = step >= 1 ? 0 : std::min(6, static_cast<int>(std::ceil(-std::log10(step))));
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// "nice" tick step for a range (1, 2 or 5 times a power of ten)
+double nice_step(double range, int ticks) {
+  if (!(range > 0)) return 1;
+  const double raw = range / ticks, p = std::pow(10.0, std::floor(std::log10(raw))), f = raw / p;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+}  // namespace
+
+const std::vector<std::string>& tab10() {
+  static const std::vector<std::string> p = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                             "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  return p;
+}
+
+std::string line_chart_svg(const LineChart& c) {
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  for (const auto& s : c.series) {
+    if (s.x.size() != s.y.size()) throw Error("line_chart_svg: series '" + s.name + "' has " + std::to_string(s.x.size()) +
+                                              " x and " + std::to_string(s.y.size()) + " y values");
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.y[i]) || !std::isfinite(s.x[i])) continue;
+      x0 = std::min(x0, s.x[i]);
+      x1 = std::max(x1, s.x[i]);
+      y0 = std::min(y0, s.y[i]);
+      y1 = std::max(y1, s.y[i]);
+    }
+  }
+  if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  if (x1 == x0) x0 -= 0.5, x1 += 0.5;
+  if (y1 == y0) y0 -= 0.5, y1 += 0.5;
+  const double ystep = nice_step(y1 - y0, 5);
+  y0 = std::floor(y0 / ystep) * ystep;
+  y1 = std::ceil(y1 / ystep) * ystep;
+  const double left = 70, top = 40, legend_w = 220, bottom = 50;
+  const double pw = c.width - left - legend_w - 20, ph = c.height - top - bottom;
+  auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * pw; };
+  auto py = [&](double y) { return top + (1 - (y - y0) / (y1 - y0)) * ph; };
+
+  std::ostringstream os;
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << c.width << "\" height=\"" << c.height
+     << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  os << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  os << "<text x=\"" << c.width / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" << escape(c.title) << "</text>\n";
+  // axes and ticks
+  os << "<g stroke=\"#333\" fill=\"none\"><line x1=\"" << num(left) << "\" y1=\"" << num(top + ph) << "\" x2=\"" << num(left + pw)
+     << "\" y2=\"" << num(top + ph) << "\"/><line x1=\"" << num(left) << "\" y1=\"" << num(top) << "\" x2=\"" << num(left)
+     << "\" y2=\"" << num(top + ph) << "\"/></g>\n";
+  for (double y = y0; y <= y1 + ystep * 1e-6; y += ystep) {
+    os << "<line x1=\"" << num(left) << "\" y1=\"" << num(py(y)) << "\" x2=\"" << num(left + pw) << "\" y2=\"" << num(py(y))
+       << "\" stroke=\"#ddd\"/>";
+    os << "<text x=\"" << num(left - 6) << "\" y=\"" << num(py(y) + 4) << "\" text-anchor=\"end\">" << tick_label(y, ystep)
+       << "</text>\n";
+  }
+  if (!c.x_ticks.empty()) {
+    for (size_t i = 0; i < c.x_ticks.size(); ++i) {
+      const double x = static_cast<double>(i);
+      if (x < x0 - 1e-9 || x > x1 + 1e-9) continue;
+      os << "<text x=\"" << num(px(x)) << "\" y=\"" << num(top + ph + 18) << "\" text-anchor=\"middle\">" << escape(c.x_ticks[i])
+         << "</text>\n";
+    }
+  } else {
+    const double xstep = nice_step(x1 - x0, 5);
+    for (double x = std::ceil(x0 / xstep) * xstep; x <= x1 + xstep * 1e-6; x += xstep)
+      os << "<text x=\"" << num(px(x)) << "\" y=\"" << num(top + ph + 18) << "\" text-anchor=\"middle\">" << tick_label(x, xstep)
+         << "</text>\n";
+  }
+  os << "<text x=\"" << num(left + pw / 2) << "\" y=\"" << c.height - 10 << "\" text-anchor=\"middle\">" << escape(c.x_label)
+     << "</text>\n";
+  os << "<text transform=\"translate(16," << num(top + ph / 2) << ") rotate(-90)\" text-anchor=\"middle\">" << escape(c.y_label)
+     << "</text>\n";
+  // series
+  for (size_t k = 0; k < c.series.size(); ++k) {
+    const auto& s = c.series[k];
+    const std::string dash = s.dash.empty() ? "" : " stroke-dasharray=\"" + escape(s.dash) + "\"";
+    std::string path;
+    bool open = false;
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.y[i])) {
+        open = false;
+        continue;
+      }
+      path += (open ? " L" : " M") + num(px(s.x[i])) + "," + num(py(s.y[i]));
+      open = true;
+    }
+    os << "<g class=\"series\" data-name=\"" << escape(s.name) << "\">";
+    if (!path.empty())
+      os << "<path d=\"" << path.substr(1) << "\" stroke=\"" << s.color << "\" stroke-width=\"2\" fill=\"none\"" << dash << "/>";
+    for (size_t i = 0; i < s.x.size(); ++i)
+      if (std::isfinite(s.y[i]))
+        os << "<circle cx=\"" << num(px(s.x[i])) << "\" cy=\"" << num(py(s.y[i])) << "\" r=\"3.5\" fill=\"" << s.color << "\"/>";
+    os << "</g>\n";
+    const double ly = top + 8 + 18 * static_cast<double>(k), lx = left + pw + 20;
+    os << "<line x1=\"" << num(lx) << "\" y1=\"" << num(ly) << "\" x2=\"" << num(lx + 24) << "\" y2=\"" << num(ly)
+       << "\" stroke=\"" << s.color << "\" stroke-width=\"2\"" << dash << "/>";
+    os << "<text x=\"" << num(lx + 30) << "\" y=\"" << num(ly + 4) << "\">" << escape(s.name) << "</text>\n";
+  }
+  os << "</svg>\n";
+  return os.str();
+}
+
+}  // namespace scfm::eval
