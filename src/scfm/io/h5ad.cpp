@@ -9,6 +9,7 @@
 
 #include "scfm/io/hdf5.h"
 #include "scfm/util/atomic_file.h"
+#include "scfm/util/supervision.h"
 
 namespace scfm::io {
 
@@ -318,6 +319,8 @@ bool is_matrix_slot(const std::string& hdf5_path) {
 Node load(hid_t loc, const std::string& name, const std::string& hdf5_path, bool in_matrix, const ReadContext& ctx);
 
 void load_attrs(hid_t obj, Node& n) {
+  util::Hdf5Call call(h5::last_opened_file(), "(attributes)");
+  call.object(h5::object_path(obj) + " (attributes)");
   int count = H5Aget_num_attrs(obj);
   for (int i = 0; i < count; ++i) {
     h5::Handle a(H5Aopen_by_idx(obj, ".", H5_INDEX_CRT_ORDER, H5_ITER_INC, static_cast<hsize_t>(i), H5P_DEFAULT,
@@ -326,6 +329,7 @@ void load_attrs(hid_t obj, Node& n) {
                                                   H5P_DEFAULT, H5P_DEFAULT));
     if (!a.valid()) continue;
     ssize_t len = H5Aget_name(a, 0, nullptr);
+    if (len < 0) continue;
     std::string aname(static_cast<size_t>(len) + 1, '\0');
     H5Aget_name(a, aname.size(), aname.data());
     aname.resize(static_cast<size_t>(len));
@@ -336,6 +340,7 @@ void load_attrs(hid_t obj, Node& n) {
 }
 
 bool unsupported_type(hid_t dset) {
+  util::Hdf5Call call(h5::last_opened_file(), "(dataset type)");
   h5::Handle t(H5Dget_type(dset));
   H5T_class_t c = H5Tget_class(t);
   return c == H5T_COMPOUND || c == H5T_REFERENCE || c == H5T_OPAQUE || c == H5T_VLEN || c == H5T_ARRAY;

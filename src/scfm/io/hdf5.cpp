@@ -1,10 +1,14 @@
 #include "scfm/io/hdf5.h"
 
 #include "scfm/io/lzf_filter.h"
+#include "scfm/util/supervision.h"
 
 #include <H5Zpublic.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -172,16 +176,34 @@ std::vector<int64_t> space_shape(hid_t space) {
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 
+std::string& current_file() {
+  static std::string f;
+  return f;
+}
+
 }  // namespace
 
+const std::string& last_opened_file() { return current_file(); }
+
+// A relative path is named from its parent's path (the names come from HDF5, inside the call).
+static void name_child(util::Hdf5Call& call, hid_t loc, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return;
+  const std::string parent = object_path(loc);
+  call.object((parent == "/" ? "" : parent) + "/" + path);
+}
+
+#define SCFM_H5(what) ::scfm::util::Hdf5Call h5_call_(current_file(), what)
+
 void Handle::reset() {
+  SCFM_H5("(closing an object)");
   if (id_ >= 0) H5Idec_ref(id_);
   id_ = H5I_INVALID_HID;
 }
 
 std::string file_name(hid_t obj) {
+  SCFM_H5("(file name)");
   ssize_t n = H5Fget_name(obj, nullptr, 0);
-  if (n <= 0) return "<hdf5>";
+  if (n <= 0) return current_file().empty() ? "<hdf5>" : current_file();  // HDF5 lost track: the file being read
   std::string s(static_cast<size_t>(n) + 1, '\0');
   H5Fget_name(obj, s.data(), s.size());
   s.resize(static_cast<size_t>(n));
@@ -204,7 +226,12 @@ void fail(hid_t obj, const std::string& child, const std::string& what) {
 }
 
 Handle open_file(const std::string& path, bool writable) {
+  SCFM_H5("/");
   if (!std::filesystem::exists(path)) throw FormatError(path, "/", "no such file");
+  current_file() = path;
+  h5_call_.object("/ (superblock)");
+  // test hook: stay "inside HDF5" this many seconds (the supervisor's hang limit is tested with it)
+  if (const char* stall = std::getenv("SCFM_TEST_HDF5_STALL")) std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(stall)));
   htri_t is_h5 = H5Fis_hdf5(path.c_str());
   if (is_h5 <= 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -225,6 +252,8 @@ Handle create_file(const std::string& path) {
 }
 
 bool exists(hid_t loc, const std::string& path) {
+  SCFM_H5(path);
+  name_child(h5_call_, loc, path);
   // H5Lexists needs every intermediate component to exist, so walk them.
   std::string prefix;
   size_t pos = 0;
@@ -246,6 +275,8 @@ bool exists(hid_t loc, const std::string& path) {
 }
 
 static H5O_type_t object_type(hid_t loc, const std::string& path) {
+  SCFM_H5(path);
+  name_child(h5_call_, loc, path);
   if (!exists(loc, path)) return H5O_TYPE_UNKNOWN;
   H5O_info_t info;
   if (H5Oget_info_by_name(loc, path.c_str(), &info, H5P_DEFAULT) < 0) {
@@ -259,6 +290,8 @@ bool is_group(hid_t loc, const std::string& path) { return object_type(loc, path
 bool is_dataset(hid_t loc, const std::string& path) { return object_type(loc, path) == H5O_TYPE_DATASET; }
 
 Handle open_group(hid_t loc, const std::string& path) {
+  SCFM_H5(path);
+  name_child(h5_call_, loc, path);
   if (!is_group(loc, path)) fail(loc, path, "missing; expected a group");
   hid_t g = H5Gopen2(loc, path.c_str(), H5P_DEFAULT);
   if (g < 0) fail(loc, path, "cannot open group" + hdf5_reason());
@@ -266,6 +299,8 @@ Handle open_group(hid_t loc, const std::string& path) {
 }
 
 Handle open_dataset(hid_t loc, const std::string& path) {
+  SCFM_H5(path);
+  name_child(h5_call_, loc, path);
   if (!is_dataset(loc, path)) fail(loc, path, "missing; expected a dataset");
   hid_t d = H5Dopen2(loc, path.c_str(), H5P_DEFAULT);
   if (d < 0) fail(loc, path, "cannot open dataset" + hdf5_reason());
@@ -281,6 +316,8 @@ Handle create_group(hid_t loc, const std::string& name) {
 }
 
 std::vector<std::string> list(hid_t group) {
+  SCFM_H5("(group members)");
+  h5_call_.object(object_path(group) + " (members)");
   std::vector<std::string> names;
   H5_index_t index = H5_INDEX_NAME;
   Handle gcpl(H5Gget_create_plist(group));
@@ -297,12 +334,16 @@ std::vector<std::string> list(hid_t group) {
 }
 
 bool has_attr(hid_t obj, const std::string& name) {
+  SCFM_H5("(attribute)");
+  h5_call_.object(object_path(obj) + "@" + name);
   htri_t e = H5Aexists(obj, name.c_str());
   if (e < 0) H5Eclear2(H5E_DEFAULT);
   return e > 0;
 }
 
 Array read_attr(hid_t obj, const std::string& name) {
+  SCFM_H5("(attribute)");
+  h5_call_.object(object_path(obj) + "@" + name);
   Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
   if (!attr.valid()) fail(obj, "", "missing attribute '" + name + "'");
   Handle type(H5Aget_type(attr));
@@ -340,6 +381,8 @@ std::string attr_string_or(hid_t obj, const std::string& name, const std::string
 }
 
 bool attr_is_reference(hid_t obj, const std::string& name) {
+  SCFM_H5("(attribute)");
+  h5_call_.object(object_path(obj) + "@" + name);
   if (!has_attr(obj, name)) return false;
   Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
   Handle type(H5Aget_type(attr));
@@ -347,6 +390,8 @@ bool attr_is_reference(hid_t obj, const std::string& name) {
 }
 
 Handle deref_attr(hid_t obj, const std::string& name) {
+  SCFM_H5("(attribute)");
+  h5_call_.object(object_path(obj) + "@" + name);
   Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
   hobj_ref_t ref;
   if (!attr.valid() || H5Aread(attr, H5T_STD_REF_OBJ, &ref) < 0)
@@ -416,12 +461,16 @@ void write_attr_string(hid_t obj, const std::string& name, const std::string& va
 }
 
 DatasetInfo dataset_info(hid_t dset) {
+  SCFM_H5("(dataset)");
+  h5_call_.object(object_path(dset));
   Handle type(H5Dget_type(dset));
   Handle space(H5Dget_space(dset));
   return DatasetInfo{dtype_from_type(type, dset, ""), space_shape(space)};
 }
 
 void check_filters(hid_t dset) {
+  SCFM_H5("(dataset)");
+  h5_call_.object(object_path(dset));
   Handle dcpl(H5Dget_create_plist(dset));
   int n = H5Pget_nfilters(dcpl);
   for (int i = 0; i < n; ++i) {
@@ -442,6 +491,8 @@ void check_filters(hid_t dset) {
 }
 
 Array read_dataset(hid_t dset) {
+  SCFM_H5("(dataset)");
+  h5_call_.object(object_path(dset));
   check_filters(dset);
   Handle type(H5Dget_type(dset));
   Handle space(H5Dget_space(dset));
@@ -479,6 +530,8 @@ static Handle row_selection(hid_t dset, int64_t start, int64_t count, size_t* ro
 }
 
 Array read_rows(hid_t dset, int64_t start, int64_t count) {
+  SCFM_H5("(dataset)");
+  h5_call_.object(object_path(dset));
   check_filters(dset);
   Handle type(H5Dget_type(dset));
   Array a;
@@ -503,6 +556,8 @@ Array read_rows(hid_t dset, int64_t start, int64_t count) {
 }
 
 void read_rows_into(hid_t dset, int64_t start, int64_t count, DType mem_type, void* out) {
+  SCFM_H5("(dataset)");
+  h5_call_.object(object_path(dset));
   size_t row = 0;
   Handle mem;
   Handle space = row_selection(dset, start, count, &row, &mem);

@@ -41,6 +41,11 @@ class Handle {
   hid_t id_ = H5I_INVALID_HID;
 };
 
+// The file the last open_file opened: what the supervisor names when HDF5 crashes or hangs
+// (util/supervision.h). Every function here marks its HDF5 calls with util::Hdf5Call; code that
+// calls the HDF5 C API directly does the same with this name. HDF5 runs on one thread at a time.
+const std::string& last_opened_file();
+
 // File name and object path of an identifier, for messages.
 std::string file_name(hid_t obj);
 std::string object_path(hid_t obj);

@@ -8,11 +8,15 @@
 #include <unistd.h>
 
 #include "scfm/util/error.h"
+#include "scfm/util/supervision.h"
 
 namespace scfm::util {
 
 AtomicPath::AtomicPath(std::string target) : target_(std::move(target)) {
   temp_ = target_ + ".tmp." + std::to_string(::getpid());
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(temp_, ec);
+  slot_ = register_temporary(ec ? temp_ : abs.string());  // removed by the supervisor if we die
 }
 
 AtomicPath::~AtomicPath() {
@@ -20,6 +24,7 @@ AtomicPath::~AtomicPath() {
     std::error_code ec;
     std::filesystem::remove_all(temp_, ec);
   }
+  release_temporary(slot_);
 }
 
 void AtomicPath::commit() {

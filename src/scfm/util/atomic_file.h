@@ -3,7 +3,8 @@
 // AtomicPath hands out a temporary path beside the target ("<target>.tmp.<pid>"); the caller
 // writes there and calls commit(), which renames it onto the target (atomic on POSIX within one
 // file system). If the object is destroyed without commit() - an exception, an early return -
-// the temporary is removed and the target is left exactly as it was.
+// the temporary is removed and the target is left exactly as it was. Under scfm's supervisor
+// (runtime/supervisor.h) the temporary is also removed when the process dies of a crash.
 #pragma once
 
 #include <string>
@@ -26,6 +27,7 @@ class AtomicPath {
   std::string target_;
   std::string temp_;
   bool committed_ = false;
+  int slot_ = -1;  // util/supervision.h: the supervisor removes the temporary if the process dies
 };
 
 // Removes the temporaries ("<name>.tmp.<pid>") in `dir` that a killed process left: those whose
