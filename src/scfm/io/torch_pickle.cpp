@@ -1,7 +1,10 @@
 #include "scfm/io/torch_pickle.h"
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "scfm/util/error.h"
 
@@ -109,9 +112,35 @@ bool allowed_global(const std::string& name) {
   return false;
 }
 
+// Limits on what a pickle may build (a state dict of 10,000 tensors is ~20,000 objects, 3 deep).
+constexpr int kMaxDepth = 256;
+constexpr int64_t kMaxObjects = 1'000'000;
+
 class Machine {
  public:
   Machine(const uint8_t* data, size_t size, std::string source) : p_(data), end_(data + size), source_(std::move(source)) {}
+  // The graph a hostile pickle builds may be a million levels deep, cyclic (a list appended to
+  // itself) or exponentially shared (a "billion laughs"); shared_ptr's recursive destructor would
+  // overflow the stack on the first. Everything the machine holds is taken apart iteratively; the
+  // caller gets a checked copy (see checked_copy).
+  ~Machine() {
+    std::vector<PyPtr> work(stack_.begin(), stack_.end());
+    for (auto& [k, v] : memo_) work.push_back(v);
+    stack_.clear();
+    memo_.clear();
+    while (!work.empty()) {
+      PyPtr v = std::move(work.back());
+      work.pop_back();
+      if (!v) continue;
+      for (auto& x : v->items) work.push_back(std::move(x));
+      for (auto& [k, x] : v->dict) {
+        work.push_back(std::move(k));
+        work.push_back(std::move(x));
+      }
+      v->items.clear();
+      v->dict.clear();
+    }
+  }
 
   PyPtr run() {
     while (true) {
@@ -121,7 +150,7 @@ class Machine {
         case 0x95: bytes(8); break;         // FRAME
         case '.':                           // STOP
           if (stack_.empty()) fail("STOP with an empty stack");
-          return stack_.back();
+          return checked_copy(stack_.back());
         case 'N': push(make(PyValue::Kind::None)); break;
         case 0x88: push(make_bool(true)); break;
         case 0x89: push(make_bool(false)); break;
@@ -157,7 +186,10 @@ class Machine {
         case '}': push(make(PyValue::Kind::Dict)); break;
         case ')': push(make(PyValue::Kind::Tuple)); break;
         case 0x8f: push(make(PyValue::Kind::Set)); break;
-        case '(': marks_.push_back(stack_.size()); break;
+        case '(':
+          if (marks_.size() > (1u << 18)) fail("pickle sets more than 262,144 MARKs: refused");
+          marks_.push_back(stack_.size());
+          break;
         case 't': { auto v = make(PyValue::Kind::Tuple); v->items = pop_mark(); push(v); break; }
         case 0x85: case 0x86: case 0x87: {
           size_t n = op - 0x84;
@@ -220,6 +252,68 @@ class Machine {
  private:
   [[noreturn]] void fail(const std::string& what) const { throw Error(source_ + ": " + what); }
 
+  // The result, checked without recursion (cycles, depth, the size of its expansion), then copied
+  // into a fresh tree the caller can walk and destroy recursively.
+  PyPtr checked_copy(const PyPtr& root) {
+    std::unordered_map<const PyValue*, std::pair<int, int64_t>> done;  // depth, expanded size
+    std::unordered_map<const PyValue*, bool> open;
+    std::vector<std::pair<const PyValue*, bool>> work{{root.get(), false}};
+    auto children = [](const PyValue* v, std::vector<const PyValue*>& out) {
+      out.clear();
+      for (auto& x : v->items) out.push_back(x.get());
+      for (auto& [k, x] : v->dict) {
+        out.push_back(k.get());
+        out.push_back(x.get());
+      }
+    };
+    std::vector<const PyValue*> kids;
+    while (!work.empty()) {
+      auto [v, expanded] = work.back();
+      work.pop_back();
+      if (v == nullptr || done.count(v)) continue;
+      children(v, kids);
+      if (!expanded) {
+        if (open.count(v)) fail("pickle holds a container that contains itself: refused");
+        open[v] = true;
+        work.push_back({v, true});
+        for (const PyValue* k : kids)
+          if (!done.count(k)) {
+            if (open.count(k)) fail("pickle holds a container that contains itself: refused");
+            work.push_back({k, false});
+          }
+        continue;
+      }
+      int depth = 1;
+      int64_t size = 1;
+      for (const PyValue* k : kids) {
+        const auto& d = done.at(k);
+        depth = std::max(depth, d.first + 1);
+        size = std::min<int64_t>(kMaxObjects + 1, size + d.second);
+      }
+      if (depth > kMaxDepth) fail("pickle nests containers more than " + std::to_string(kMaxDepth) + " deep: refused");
+      if (size > kMaxObjects)
+        fail("pickle expands to more than " + std::to_string(kMaxObjects) + " objects (shared references): refused");
+      open.erase(v);
+      done[v] = {depth, size};
+    }
+    return copy(*root);
+  }
+  static PyPtr copy(const PyValue& v) {
+    auto c = std::make_shared<PyValue>();
+    c->kind = v.kind;
+    c->b = v.b;
+    c->i = v.i;
+    c->f = v.f;
+    c->s = v.s;
+    c->ordered = v.ordered;
+    c->tensor = v.tensor;
+    c->items.reserve(v.items.size());
+    for (auto& x : v.items) c->items.push_back(copy(*x));
+    c->dict.reserve(v.dict.size());
+    for (auto& [k, x] : v.dict) c->dict.emplace_back(copy(*k), copy(*x));
+    return c;
+  }
+
   uint8_t byte() {
     if (p_ >= end_) fail("pickle is truncated (no STOP opcode)");
     return *p_++;
@@ -270,7 +364,7 @@ class Machine {
   }
 
   void push(PyPtr v) {
-    if (stack_.size() > (1u << 24)) fail("pickle stack too deep");
+    if (stack_.size() > (1u << 18)) fail("pickle stack holds more than 262,144 objects: refused");
     stack_.push_back(std::move(v));
   }
   PyPtr pop() {
@@ -333,6 +427,11 @@ class Machine {
     if (name == "collections.OrderedDict") {
       auto d = make(PyValue::Kind::Dict);
       d->ordered = true;
+      if (a.size() > 1 || (a.size() == 1 && a[0]->kind != PyValue::Kind::List && a[0]->kind != PyValue::Kind::Tuple &&
+                            a[0]->kind != PyValue::Kind::Dict))
+        fail("OrderedDict called with " + std::to_string(a.size()) + " arguments (" + (a.empty() ? "" : a[0]->kind_name()) +
+             "): expected nothing or its items");
+      if (a.size() == 1 && a[0]->kind == PyValue::Kind::Dict) d->dict = a[0]->dict;
       if (!a.empty() && (a[0]->kind == PyValue::Kind::List || a[0]->kind == PyValue::Kind::Tuple))
         for (auto& kv : a[0]->items) {
           if (kv->kind != PyValue::Kind::Tuple || kv->items.size() != 2) fail("OrderedDict items are not pairs");

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "scfm/util/atomic_file.h"
+#include "scfm/io/zip_check.h"
 #include "scfm/util/error.h"
 
 namespace scfm::model {
@@ -60,6 +61,31 @@ void check_zip(const std::string& path) {
   throw FormatError(path, "format", "not a torch.save archive (expected a zip file starting with PK)");
 }
 
+// A tensor's view must lie inside its storage: sizes, strides and offset non-negative, the last
+// element (offset + sum (size_i - 1) stride_i) inside, without overflow. LibTorch checks some of
+// this itself, by throwing c10::Error; here it is a clean FormatError naming the record.
+void check_view(const io::TensorRef& t, const std::string& path) {
+  const std::string where = "data/" + t.storage_key;
+  if (t.sizes.size() != t.strides.size())
+    throw FormatError(path, where, "tensor with " + std::to_string(t.sizes.size()) + " sizes and " +
+                                       std::to_string(t.strides.size()) + " strides");
+  if (t.sizes.size() > 64) throw FormatError(path, where, "tensor of " + std::to_string(t.sizes.size()) + " dimensions: refused");
+  if (t.offset < 0) throw FormatError(path, where, "negative storage offset");
+  bool empty = false;
+  for (size_t k = 0; k < t.sizes.size(); ++k) {
+    if (t.sizes[k] < 0 || t.strides[k] < 0) throw FormatError(path, where, "negative size or stride");
+    empty = empty || t.sizes[k] == 0;
+  }
+  if (empty) return;
+  __int128 last = t.offset;
+  for (size_t k = 0; k < t.sizes.size(); ++k) {
+    last += static_cast<__int128>(t.sizes[k] - 1) * t.strides[k];
+    if (last >= t.storage_numel) break;
+  }
+  if (last >= t.storage_numel)
+    throw FormatError(path, where, "tensor view reaches past its storage of " + std::to_string(t.storage_numel) + " elements");
+}
+
 // Replaces storage keys in the tree by tensor indices while building the tensors.
 void collect(io::PyValue& v, caffe2::serialize::PyTorchStreamReader& reader, const std::string& path,
              std::map<std::string, at::Tensor>& storages, std::vector<at::Tensor>& tensors) {
@@ -74,7 +100,10 @@ void collect(io::PyValue& v, caffe2::serialize::PyTorchStreamReader& reader, con
       at::DataPtr data;
       size_t size = 0;
       std::tie(data, size) = reader.getRecord(record);
-      const size_t want = static_cast<size_t>(t.storage_numel) * io::torch_dtype_size(t.dtype);
+      const size_t dsize = io::torch_dtype_size(t.dtype);
+      if (t.storage_numel < 0 || static_cast<uint64_t>(t.storage_numel) > (uint64_t(1) << 62) / dsize)
+        throw FormatError(path, record, "storage of " + std::to_string(t.storage_numel) + " elements: refused");
+      const size_t want = static_cast<size_t>(t.storage_numel) * dsize;
       if (size != want)
         throw FormatError(path, record, "holds " + std::to_string(size) + " bytes; the pickle says " +
                                             std::to_string(t.storage_numel) + " x " + io::torch_dtype_name(t.dtype) +
@@ -83,6 +112,7 @@ void collect(io::PyValue& v, caffe2::serialize::PyTorchStreamReader& reader, con
       if (size > 0) std::memcpy(flat.data_ptr(), data.get(), size);
       it = storages.emplace(t.storage_key, flat).first;
     }
+    check_view(t, path);
     at::Tensor view = it->second.as_strided(t.sizes, t.strides, t.offset);
     t.storage_key = std::to_string(tensors.size());
     tensors.push_back(view);
@@ -99,6 +129,7 @@ void collect(io::PyValue& v, caffe2::serialize::PyTorchStreamReader& reader, con
 
 Checkpoint load_checkpoint(const std::string& path) {
   check_zip(path);
+  io::check_torch_zip(path);  // before LibTorch's reader: no compressed records, no sizes past the file
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
