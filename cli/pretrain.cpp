@@ -30,6 +30,7 @@ struct PretrainArgs {
   uint64_t seed = 0;
   std::string preprocess_mode = "none";
   bool use_weighted_sampling = false, use_mvc = false, explicit_zero_prob = false, resume = false, amp = false;
+  std::string on_nonfinite = "stop";
   int loader_threads = 2, dist_timeout_s = 300;
 };
 }  // namespace
@@ -76,6 +77,8 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
   cmd->add_option("--loader-threads", a->loader_threads, "Tokenizer threads per process");
   cmd->add_option("--device", a->device, "cpu | cuda");
   cmd->add_flag("--amp", a->amp, "Mixed precision (CUDA)");
+  cmd->add_option("--on-nonfinite", a->on_nonfinite, "stop | skip: a step with a NaN/Inf loss or gradient (reported with the parameter)")
+      ->check(CLI::IsMember({"stop", "skip"}));
   cmd->add_option("--dist-timeout", a->dist_timeout_s, "Seconds a rank waits for the others before failing");
   cmd->callback([a, cmd] {
     runtime::keep_freed_memory();
@@ -152,6 +155,7 @@ void add_pretrain(CLI::App& app, GlobalOptions&) {
     o.loader_threads = a->loader_threads;
     o.device = a->device;
     o.amp = a->amp;
+    o.on_nonfinite = a->on_nonfinite;
     o.batch.tokenizer.max_len = conv.max_len;
     o.batch.tokenizer.cls_id = vocab.cls_id();
     o.batch.tokenizer.pad_id = vocab.pad_id();

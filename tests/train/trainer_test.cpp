@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/ops/allclose.h>
 #include <ATen/ops/equal.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/tanh.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
@@ -229,4 +230,52 @@ TEST(Trainer, TwoProcessesMatchOneProcessWithTheSameGlobalBatch) {
   EXPECT_LT(max_diff, 1e-5);
   EXPECT_GT(w1[0].second.abs().sum().item<double>(), 0);
   std::cerr << "max |w(1 process) - w(2 processes)| after 4 steps: " << max_diff << "\n";
+}
+
+TEST(Trainer, NonFiniteGradientIsReportedAndStopsOrSkips) {
+  // a NaN injected into one parameter's gradient at step 6 (the second epoch's first step, after
+  // the epoch-end checkpoint), through the hook the trainer calls before applying gradients
+  auto store = store::CellStore::open(fixture().store_path);
+  auto poison = [](TinyModel& m, int64_t* calls) {
+    return [&m, calls] {
+      if (++*calls != 6) return;
+      auto params = m.module().named_parameters();
+      at::Tensor g = params["out.weight"].grad();
+      g.view(-1)[0] = std::nan("");
+    };
+  };
+  {
+    test::TempDir out;
+    TinyModel m(fixture().vocab.size(), 16);
+    int64_t calls = 0;
+    auto o = options(out.path());
+    o.before_step = poison(m, &calls);
+    try {
+      train::pretrain(m, store, nullptr, fixture().vocab, o);
+      FAIL() << "a NaN gradient must stop the run";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("step 6 (epoch 2): non-finite gradient of out.weight"), std::string::npos) << what;
+    }
+    // the checkpoint is the epoch-1 state, untouched: 5 steps, finite weights
+    model::StateDict sd = model::load_state_dict(out / "train_state.pt");
+    EXPECT_EQ(model::find(sd, "meta.step")->item<int64_t>(), 5);
+    for (auto& [k, v] : sd)
+      if (k.rfind("model.", 0) == 0) EXPECT_TRUE(at::isfinite(v).all().item<bool>()) << k;
+    const std::string log = test::read_text(out / "metrics.jsonl");
+    EXPECT_NE(log.find("\"kind\":\"nonfinite\""), std::string::npos);
+    EXPECT_NE(log.find("\"what\":\"out.weight\""), std::string::npos);
+  }
+  {
+    test::TempDir out;
+    TinyModel m(fixture().vocab.size(), 16);
+    int64_t calls = 0;
+    auto o = options(out.path());
+    o.before_step = poison(m, &calls);
+    o.on_nonfinite = "skip";
+    train::PretrainResult r = train::pretrain(m, store, nullptr, fixture().vocab, o);
+    EXPECT_EQ(r.steps, 10);
+    EXPECT_EQ(r.skipped_steps, 1);
+    for (auto& [k, v] : weights(out.path())) EXPECT_TRUE(at::isfinite(v).all().item<bool>()) << k;
+  }
 }

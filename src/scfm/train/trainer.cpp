@@ -5,6 +5,8 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 #include <ATen/ops/tensor.h>
+#include <ATen/ops/cat.h>
+#include <ATen/ops/isfinite.h>
 #include <ATen/ops/zeros.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
@@ -233,6 +235,25 @@ std::vector<double> gene_means(const store::CellStore& s, const std::vector<int6
   return sum;
 }
 
+// The name of the first parameter whose gradient holds a NaN or an infinity, or "" when all are
+// finite: the sum of each gradient (NaN and Inf survive it), one check of all of them.
+std::string first_nonfinite_gradient(torch::nn::Module& m) {
+  auto params = m.named_parameters();
+  std::vector<at::Tensor> sums;
+  std::vector<std::string> names;
+  for (auto& p : params) {
+    const at::Tensor& g = p.value().grad();
+    if (!g.defined()) continue;
+    sums.push_back(g.sum().to(at::kDouble).reshape({1}));
+    names.push_back(p.key());
+  }
+  if (sums.empty() || at::isfinite(at::cat(sums)).all().item<bool>()) return "";
+  const at::Tensor ok = at::isfinite(at::cat(sums)).to(at::kCPU);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (!ok[static_cast<int64_t>(i)].item<bool>()) return names[i];
+  return names.front();
+}
+
 // bf16 autocast on CUDA; LibTorch renamed the switches in 2.4 (one shim, here).
 struct AutocastGuard {
   bool on;
@@ -413,10 +434,35 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
         step_mse += sse.item<double>() / n_masked;
       }
       if (reducer) reducer->finish();  // gradients summed over ranks: each rank's loss is already its share
-      if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module.parameters(), o.grad_clip);
       if (o.before_step) o.before_step();
-      adam_step(optimizer);  // Adam::step in one pass per parameter
-      if (o.after_step) o.after_step();
+      // Non-finite guard: the loss, then the gradients as they would be applied (one reduction per
+      // parameter, one host sync; the parameter is named only on the slow path).
+      std::string nonfinite = std::isfinite(step_loss) ? "" : "loss";
+      if (nonfinite.empty()) nonfinite = first_nonfinite_gradient(module);
+      if (dist) {  // every rank takes the same decision
+        at::Tensor flag = at::tensor({nonfinite.empty() ? 0.0 : 1.0}, at::kDouble);
+        dist->allreduce_sum(flag);
+        if (flag.item<double>() > 0 && nonfinite.empty()) nonfinite = "a gradient on another rank";
+      }
+      if (!nonfinite.empty()) {
+        const std::string what = "pretrain: step " + std::to_string(pos.step + 1) + " (epoch " + std::to_string(pos.epoch) +
+                                 "): non-finite " + (nonfinite == "loss" ? std::string("loss") : "gradient of " + nonfinite);
+        if (main) {
+          metrics << nlohmann::json{{"kind", "nonfinite"}, {"epoch", pos.epoch}, {"step", pos.step + 1}, {"what", nonfinite},
+                                    {"action", o.on_nonfinite}}.dump()
+                  << "\n" << std::flush;
+        }
+        if (o.on_nonfinite != "skip")
+          throw Error(what + "; stopped (train_state.pt holds the last checkpoint before it; --on-nonfinite skip "
+                             "drops such steps instead)");
+        if (main) std::cerr << what << "; step skipped (no update)\n";
+        optimizer.zero_grad();
+        ++result.skipped_steps;
+      } else {
+        if (o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module.parameters(), o.grad_clip);
+        adam_step(optimizer);  // Adam::step in one pass per parameter
+        if (o.after_step) o.after_step();
+      }
       ++pos.step;
       ++pos.batch;
       cells_seen += b->genes.size(0) * world;

@@ -81,10 +81,16 @@ struct PretrainOptions {
   // Called on every rank after the gradients are complete and before the optimiser step, and after
   // the step (e.g. to hold some embedding rows fixed). Not called in validation.
   std::function<void()> before_step, after_step;
+  // --on-nonfinite: a step whose loss or (applied) gradient holds NaN/Inf is reported with the step
+  // and the parameter, in stderr and metrics.jsonl ({"kind": "nonfinite"}); "stop" (default) ends
+  // the run with an error and writes nothing more (train_state.pt stays the last good checkpoint),
+  // "skip" drops that step's update and goes on.
+  std::string on_nonfinite = "stop";
 };
 
 struct PretrainResult {
   int64_t steps = 0;
+  int64_t skipped_steps = 0;       // steps dropped by on_nonfinite "skip"
   nlohmann::json last_validation;  // EvalAccumulator::result() of the last epoch
 };
 
