@@ -284,5 +284,14 @@ TEST(VocabCli, BuildFailsCleanlyOnBadInput) {
   EXPECT_NE(r.output.find("absent.json"), std::string::npos) << r.output;
 }
 
+// Found by fuzz/fuzz_vocab.cpp: invalid UTF-8 inside a token made the error message's own JSON
+// quoting throw inside the parser's callback, which ended the process (std::terminate).
+TEST(VocabLoad, InvalidUtf8IsAFormatError) {
+  TempDir dir;
+  const std::string path = dir / "vocab.json";
+  test::write_text(path, std::string("{\"GENE0\": 0, \"GE\xb1NE1\": 1}"));
+  expect_format_error([&] { Vocab::load(path); }, {path, "JSON"});
+}
+
 }  // namespace
 }  // namespace scfm::io

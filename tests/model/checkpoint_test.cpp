@@ -183,3 +183,20 @@ TEST(TorchPickle, MalformedBytesFailCleanly) {
   ASSERT_EQ(v->kind, io::PyValue::Kind::Dict);
   EXPECT_EQ(v->get("a")->i, 7);
 }
+
+// Found by fuzz/fuzz_pickle.cpp (tests/hostile/fuzz-pickle-mark-consumed.pkl): TUPLE1-3 could consume
+// the stack below a MARK, and the next MARK-based op then built a vector of negative length
+// (std::length_error escaping the parser). Both are refused as scfm errors now.
+TEST(Checkpoint, StackConsumedBelowAMarkIsRefused) {
+  auto refused = [](const std::string& bytes, const char* phrase) {
+    try {
+      io::unpickle(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x.pkl");
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(phrase), std::string::npos) << e.what();
+    }
+  };
+  refused("\x80\x02K\x01(\x85t."s, "short stack");
+  const std::string found = test::read_text(test::source_dir() + "/tests/hostile/fuzz-pickle-mark-consumed.pkl");
+  refused(found, "x.pkl");
+}

@@ -398,5 +398,19 @@ TEST(Writer, IngestKilledAtAnyMomentNeverLeavesAHalfStore) {
   std::cout << "killed ingests: " << absent << " left no store, " << complete << " had finished\n";
 }
 
+// Found by fuzz/fuzz_manifest.cpp: a number too large for 64 bits ("crc32": 305E419896) threw
+// nlohmann's out_of_range, which escaped the parse-error handler.
+TEST(Store, ManifestNumberOutOfRangeIsAFormatError) {
+  test::TempDir tmp;
+  const std::string s = make_store(tmp);
+  std::string text = test::read_text(s + "/manifest.json");
+  const size_t at = text.find("\"crc32\":");
+  ASSERT_NE(at, std::string::npos);
+  const size_t end = text.find_first_of(",}", at);
+  text.replace(at, end - at, "\"crc32\": 305E419896");
+  test::write_text(s + "/manifest.json", text);
+  expect_error([&] { CellStore::open(s); }, {"manifest.json", "not valid JSON"});
+}
+
 }  // namespace
 }  // namespace scfm::store

@@ -194,7 +194,8 @@ class Machine {
         case 0x85: case 0x86: case 0x87: {
           size_t n = op - 0x84;
           auto v = make(PyValue::Kind::Tuple);
-          if (stack_.size() < n) fail("tuple of " + std::to_string(n) + " with a short stack");
+          if (stack_.size() < n || (!marks_.empty() && stack_.size() - marks_.back() < n))
+            fail("tuple of " + std::to_string(n) + " with a short stack");
           v->items.assign(stack_.end() - static_cast<long>(n), stack_.end());
           stack_.resize(stack_.size() - n);
           push(v);
@@ -381,6 +382,8 @@ class Machine {
     if (marks_.empty()) fail("pickle has no MARK where one is needed");
     size_t m = marks_.back();
     marks_.pop_back();
+    // TUPLE1-3 and other ops may have consumed the stack below the mark (found by fuzz_pickle)
+    if (m > stack_.size()) fail("pickle's MARK lies above the stack (its items were consumed)");
     std::vector<PyPtr> items(stack_.begin() + static_cast<long>(m), stack_.end());
     stack_.resize(m);
     return items;

@@ -14,7 +14,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string json_quoted(const std::string& s) { return json(s).dump(); }
+// For messages: the text as a JSON string, invalid UTF-8 shown as U+FFFD (dump() would throw, and
+// this runs inside the parser's error callback, where a throw ends the process).
+std::string json_quoted(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // SAX handler for a flat {"token": id} object. nlohmann's DOM silently keeps the last of
 // duplicate keys, so duplicates are caught here while the text streams past.

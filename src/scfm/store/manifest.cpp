@@ -151,7 +151,7 @@ Manifest Manifest::load(const std::string& store_dir) {
   Json j;
   try {
     j = Json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range (found by fuzz_manifest)
     throw FormatError(file, "(document)", std::string("not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw FormatError(file, "(document)", "expected a JSON object");

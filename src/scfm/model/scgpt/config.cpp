@@ -175,7 +175,7 @@ ScGptConfig ScGptConfig::load(const std::string& path) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors and out-of-range numbers
     throw FormatError(path, "json", e.what());
   }
   return from_json(j, path);

@@ -275,7 +275,7 @@ ScGptCheckpoint load_checkpoint_folder(const std::string& path, const ScGptLoadO
     if (!in) throw FormatError(ck.files.args_json, "file", "cannot open");
     try {
       args = json::parse(in);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse errors and out-of-range numbers
       throw FormatError(ck.files.args_json, "json", e.what());
     }
   }
