@@ -117,12 +117,16 @@ std::optional<int> supervise(int argc, char** argv) {
 
   // the supervisor: wait, watch, report
   g_child = child;
-  signal(SIGINT, SIG_IGN);   // the terminal sends it to the whole group: the worker handles it
-  signal(SIGQUIT, SIG_IGN);
+  // Passed on to the worker. A Ctrl-C from the terminal reaches both (one process group); sent to
+  // scfm's pid alone (kill -INT) it must still stop the work.
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward;
-  for (int s : {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+  for (int s : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) {
+    struct sigaction before;
+    if (sigaction(s, nullptr, &before) == 0 && before.sa_handler == SIG_IGN) continue;  // ignored by whoever started us
+    sigaction(s, &sa, nullptr);
+  }
   const double timeout = hdf5_timeout_s();
   bool hung = false;
   int status = 0;

@@ -14,7 +14,7 @@
 //   - it dies elsewhere: one line naming the signal, exit status 2 (128 + n for SIGINT/SIGTERM/
 //     SIGKILL sent from outside);
 // and in every case of death the temporaries it registered are removed, so nothing half-written
-// is left. Signals sent to the supervisor (SIGTERM, SIGHUP) are passed on; the child dies with the
+// is left. Signals sent to the supervisor (SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1/2) are passed on; the child dies with the
 // supervisor (PR_SET_PDEATHSIG), so `kill -9` of scfm's pid stops the work as before.
 //
 // Memory: the child's address space is limited to SCFM_MEMORY_LIMIT (bytes, or with K/M/G
