@@ -56,3 +56,46 @@ TEST(AtomicPath, StaleTemporariesOfDeadProcessesAreRemoved) {
   EXPECT_TRUE(std::filesystem::exists(other));
   EXPECT_EQ(scfm::util::remove_stale_temporaries(dir.path() + "/missing"), 0);
 }
+
+// A folder replaces a non-empty folder in one swap (renameat2 RENAME_EXCHANGE): afterwards the
+// target holds only the new files and the old folder is gone.
+TEST(AtomicPath, FolderReplacesAFolderWhole) {
+  scfm::test::TempDir dir;
+  const std::string target = dir / "model";
+  fs::create_directories(target);
+  scfm::test::write_text(target + "/best_model.pt", "old");
+  scfm::test::write_text(target + "/cls_head.pt", "old");
+  {
+    AtomicPath p(target);
+    fs::create_directories(p.temp());
+    scfm::test::write_text(p.temp() + "/best_model.pt", "new");
+    EXPECT_EQ(scfm::test::read_text(target + "/best_model.pt"), "old");
+    p.commit();
+  }
+  EXPECT_EQ(scfm::test::read_text(target + "/best_model.pt"), "new");
+  EXPECT_FALSE(fs::exists(target + "/cls_head.pt"));  // the old folder's file went with it
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+}
+
+// What a kill -9 left while writing the same target is removed by the next writer of it; another
+// target's temporaries and a live process's are not touched.
+TEST(AtomicPath, NextWriterRemovesWhatAKilledOneLeft) {
+  scfm::test::TempDir dir;
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const std::string dead_same = dir / ("emb.h5ad.tmp." + std::to_string(child));
+  const std::string dead_other = dir / ("other.h5ad.tmp." + std::to_string(child));
+  const std::string live_same = dir / ("emb.h5ad.tmp." + std::to_string(getppid()));
+  fs::create_directories(dead_same);  // a folder, as a cell store's
+  scfm::test::write_text(dead_same + "/shard_00000.bin", "x");
+  for (const auto& p : {dead_other, live_same}) scfm::test::write_text(p, "x");
+  {
+    AtomicPath p(dir / "emb.h5ad");
+    EXPECT_FALSE(fs::exists(dead_same));
+    EXPECT_TRUE(fs::exists(dead_other));
+    EXPECT_TRUE(fs::exists(live_same));
+  }
+}

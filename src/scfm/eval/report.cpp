@@ -137,8 +137,8 @@ void write_text(const std::string& path, const std::string& content) {
     std::ofstream f(out.temp(), std::ios::binary);
     if (!f) throw Error(path + ": cannot open for writing");
     f << content;
-    f.flush();
-    if (!f) throw Error(path + ": write failed");
+    f.close();
+    if (!f) throw Error(path + ": write failed (disk full?)");
   }
   out.commit();
 }

@@ -698,6 +698,7 @@ struct WriteContext {
   h5::WriteOptions opt;
   hid_t source = H5I_INVALID_HID;  // the file lazy nodes are copied from
   std::string source_path;
+  std::string target_path;  // the file being written (for the supervisor's message)
 };
 
 void write_attrs(hid_t obj, const Node& n) {
@@ -713,6 +714,7 @@ void write_node(hid_t loc, const std::string& name, const Node& n, const WriteCo
   }
   if (!n.loaded) {
     if (ctx.source < 0) throw Error("internal: a lazily read element has no source file to copy from");
+    util::Hdf5Call call(ctx.target_path, name, /*writing=*/true);  // libhdf5 crashes here after a failed write
     if (H5Ocopy(ctx.source, n.source.c_str(), loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
       throw FormatError(ctx.source_path, n.source, "cannot copy into the output file");
     h5::Handle d(H5Dopen2(loc, name.c_str(), H5P_DEFAULT));
@@ -736,6 +738,7 @@ void write_tree(const AnnData& data, const std::string& path, const H5adWriteOpt
   {
     WriteContext ctx;
     ctx.opt.gzip_level = options.gzip_level;
+    ctx.target_path = path;
     h5::Handle source;
     if (has_lazy(data.root)) {
       source = h5::open_file(data.path);
@@ -747,7 +750,9 @@ void write_tree(const AnnData& data, const std::string& path, const H5adWriteOpt
     write_attrs(root, data.root);
     for (auto& [k, c] : data.root.children) write_node(root, k, c, ctx);
     root.reset();
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": cannot flush the output file");
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": write failed (disk full?) while flushing the file");
+    // closing writes the superblock's final end-of-file address: a failure there is a broken file
+    if (H5Fclose(file.release()) < 0) throw Error(path + ": write failed (disk full?) while closing the file");
   }
   out.commit();
 }

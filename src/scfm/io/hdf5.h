@@ -36,6 +36,7 @@ class Handle {
   operator hid_t() const { return id_; }
   bool valid() const { return id_ >= 0; }
   void reset();
+  hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }  // the caller closes it
 
  private:
   hid_t id_ = H5I_INVALID_HID;

@@ -211,9 +211,12 @@ void save_state_dict(const StateDict& state, const std::string& path) {
   {
     std::ofstream file(out.temp(), std::ios::binary);
     if (!file) throw Error(path + ": cannot create " + out.temp());
+    // A failed write is noted here, not reported to LibTorch: its writer throws from the failing
+    // record and then again from its destructor (which finishes the file), and the second throw
+    // ends the process (std::terminate). The stream stays failed, so the check below sees it.
     caffe2::serialize::PyTorchStreamWriter writer([&file](const void* buf, size_t n) -> size_t {
-      file.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
-      return file ? n : 0;
+      if (file) file.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
+      return n;
     });
     writer.writeRecord("data.pkl", pickle.data(), pickle.size());
     writer.writeRecord("byteorder", "little", 6);
@@ -222,7 +225,7 @@ void save_state_dict(const StateDict& state, const std::string& path) {
                          static_cast<size_t>(storages[i].numel()) * storages[i].element_size());
     writer.writeEndOfFile();
     file.flush();
-    if (!file) throw Error(path + ": write failed (disk full?)");
+    if (!file) throw Error(path + ": write failed (disk full?); the file there before, if any, is untouched");
   }
   out.commit();
 }

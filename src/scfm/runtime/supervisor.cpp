@@ -134,7 +134,7 @@ std::optional<int> supervise(int argc, char** argv) {
     const pid_t r = waitpid(child, &status, WNOHANG);
     if (r == child) break;
     if (r < 0 && errno != EINTR) return 2;
-    if (!hung && page->hdf5_depth.load() > 0 &&
+    if (!hung && page->hdf5_depth.load() > 0 && page->hdf5_writing.load() == 0 &&
         (util::monotonic_ns() - page->hdf5_since_ns.load()) * 1e-9 > timeout) {
       hung = true;
       ::kill(child, SIGKILL);
@@ -155,6 +155,13 @@ std::optional<int> supervise(int argc, char** argv) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   const int sig = WTERMSIG(status);
   if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) return 128 + sig;  // asked to stop, not a crash
+  if (in_hdf5 && sig != SIGKILL && page->hdf5_writing.load() != 0) {
+    std::fprintf(stderr,
+                 "scfm: %s: the HDF5 library crashed (%s) while writing %s after a failed write (is the disk full?); "
+                 "the file there before, if any, is untouched\n",
+                 file.c_str(), signal_name(sig).c_str(), object.c_str());
+    return 3;
+  }
   if (in_hdf5 && sig != SIGKILL) {
     std::fprintf(stderr, "scfm: %s: the HDF5 library crashed (%s) while reading %s; the file is damaged or hostile\n",
                  file.c_str(), signal_name(sig).c_str(), object.c_str());

@@ -326,7 +326,13 @@ void StoreWriter::add(const int32_t* ids, const float* values, int64_t n, const 
     b.obs_bytes[c] += obs[c];
     b.obs_offsets[c].push_back(static_cast<int64_t>(b.obs_bytes[c].size()));
   }
-  if (m.shard_n() >= m.options.shard_cells) m.flush_shard();
+  if (m.shard_n() >= m.options.shard_cells) {
+    try {
+      m.flush_shard();
+    } catch (const Error& e) {
+      throw Error(m.path + ": the cell store was not written (" + e.what() + "); what was there before is untouched");
+    }
+  }
 }
 
 void StoreWriter::set_ingest_info(nlohmann::ordered_json info) { impl_->manifest.ingest = std::move(info); }
@@ -335,6 +341,16 @@ void StoreWriter::set_values(const StoredValues& values) { impl_->manifest.value
 const Manifest& StoreWriter::commit() {
   Impl& m = *impl_;
   if (m.committed) throw Error(m.path + ": the store was already committed");
+  try {
+    return commit_files();
+  } catch (const Error& e) {
+    if (m.committed) throw;
+    throw Error(m.path + ": the cell store was not written (" + e.what() + "); what was there before is untouched");
+  }
+}
+
+const Manifest& StoreWriter::commit_files() {
+  Impl& m = *impl_;
   m.flush_shard();
   m.finish_worker();
   // Every shard durable before the manifest that names it (their writeback started as each was
@@ -349,17 +365,10 @@ const Manifest& StoreWriter::commit() {
   sync_dir(m.tmp.temp());
 
   std::error_code ec;
-  std::string old;
-  if (fs::exists(m.path, ec)) {
-    if (!m.options.overwrite) throw Error(m.path + ": already exists (it appeared while the store was written)");
-    old = m.path + ".old." + std::to_string(::getpid());
-    fs::remove_all(old, ec);
-    fs::rename(m.path, old, ec);
-    if (ec) throw Error(m.path + ": cannot move the old store aside: " + ec.message());
-  }
-  m.tmp.commit();
+  if (fs::exists(m.path, ec) && !m.options.overwrite)
+    throw Error(m.path + ": already exists (it appeared while the store was written)");
+  m.tmp.commit();  // an old store is swapped out in one step: the path always holds a whole store
   m.committed = true;
-  if (!old.empty()) fs::remove_all(old, ec);
   const fs::path parent = fs::path(m.path).parent_path();
   sync_dir(parent.empty() ? "." : parent.string());
   return m.manifest;

@@ -7,7 +7,8 @@
 // one fills, so memory is two shard buffers; a larger shard is written before add() returns. The
 // shard's file exists when add() returns either way. commit() waits for the last shard, fsyncs
 // every shard, writes vocab.json, then manifest.json (itself through a temporary file, fsync and a
-// rename), then renames the folder onto `path`.
+// rename), then renames the folder onto `path` (an old store there is swapped out in one step,
+// renameat2 RENAME_EXCHANGE, and removed).
 //
 // What a failure leaves on disk:
 //   - a throw, or destruction without commit(): the temporary folder is removed; `path` is
@@ -17,7 +18,8 @@
 //     complete store under the temporary name). Neither is at `path`, and a folder without a
 //     manifest never opens (CellStore::open names it incomplete). `path` is either absent, the
 //     old store (overwrite), or the complete new store. Shards are durable (fsync) before the
-//     manifest that names them is written.
+//     manifest that names them is written. The next writer of the same `path` removes the
+//     temporary folder a killed one left.
 // Not thread-safe (one caller thread; the writer's own thread is internal).
 #pragma once
 
@@ -64,6 +66,7 @@ class StoreWriter {
   const std::string& temp_path() const;
 
  private:
+  const Manifest& commit_files();  // commit() without the error's context
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

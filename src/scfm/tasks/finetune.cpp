@@ -26,6 +26,7 @@
 #include "scfm/model/factory.h"
 #include "scfm/model/scgpt/modules.h"
 #include "scfm/tasks/cell_input.h"
+#include "scfm/util/atomic_file.h"
 #include "scfm/util/error.h"
 
 namespace scfm::tasks {
@@ -298,8 +299,14 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
   }
 
   // The fine-tuned model as a checkpoint folder.
+  // Written whole into a temporary folder, then swapped in: a killed run leaves the old folder or
+  // the new one, never a new best_model.pt beside an old cls_head.pt.
   const std::string model_out = (fs::path(o.out_dir) / "model").string();
-  fs::create_directories(model_out);
+  fs::create_directories(o.out_dir);
+  util::AtomicPath model_folder(model_out);
+  const std::string model_tmp = model_folder.temp();
+  fs::remove_all(model_tmp);
+  fs::create_directories(model_tmp);
   nlohmann::json args = base_args;
   args["n_cls"] = k;
   args["n_layers_cls"] = o.n_layers_cls;
@@ -314,10 +321,11 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
     args["cls_decoder"] = true;
     weights.insert(weights.end(), head_state.begin(), head_state.end());
   }
-  model::save_state_dict(weights, model_out + "/best_model.pt");
-  model::save_state_dict(head_state, model_out + "/cls_head.pt");
-  vocab.save(model_out + "/vocab.json");
-  eval::write_text(model_out + "/args.json", args.dump(2) + "\n");
+  model::save_state_dict(weights, model_tmp + "/best_model.pt");
+  model::save_state_dict(head_state, model_tmp + "/cls_head.pt");
+  vocab.save(model_tmp + "/vocab.json");
+  eval::write_text(model_tmp + "/args.json", args.dump(2) + "\n");
+  model_folder.commit();
   results["model_folder"] = model_out;
 
   // Predictions into the .h5ad.

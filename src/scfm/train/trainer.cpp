@@ -148,6 +148,10 @@ struct Position {
   int64_t batch = 0;  // batches of this epoch already done
   int64_t step = 0;   // optimiser steps done
   double best = INFINITY;
+  // the log line being accumulated (steps since the last one): kept in mid-epoch checkpoints so a
+  // resumed run's first line averages the same steps as an uninterrupted run's
+  double log_loss = 0, log_mse = 0;
+  int64_t log_n = 0;
 };
 
 void save_train_state(const std::string& path, torch::nn::Module& m, torch::optim::Adam& opt, const Position& pos) {
@@ -166,6 +170,8 @@ void save_train_state(const std::string& path, torch::nn::Module& m, torch::opti
   sd.emplace_back("meta.batch", at::tensor(pos.batch));
   sd.emplace_back("meta.step", at::tensor(pos.step));
   sd.emplace_back("meta.best", at::tensor(pos.best));
+  sd.emplace_back("meta.log", at::tensor(std::vector<double>{pos.log_loss, pos.log_mse, static_cast<double>(pos.log_n)},
+                                         at::kDouble));
   sd.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
   model::save_state_dict(sd, path);
 }
@@ -199,6 +205,12 @@ Position load_train_state(const std::string& path, torch::nn::Module& m, torch::
   pos.batch = meta(sd, "batch", path);
   pos.step = meta(sd, "step", path);
   if (const at::Tensor* best = model::find(sd, "meta.best")) pos.best = best->item<double>();
+  if (const at::Tensor* log = model::find(sd, "meta.log"); log && log->numel() == 3) {
+    const at::Tensor l = log->to(at::kDouble).contiguous();
+    pos.log_loss = l[0].item<double>();
+    pos.log_mse = l[1].item<double>();
+    pos.log_n = static_cast<int64_t>(l[2].item<double>());
+  }
   if (const at::Tensor* rng = model::find(sd, "rng.cpu")) {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     gen.set_state(*rng);
@@ -211,7 +223,33 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   {
     std::ofstream f(out.temp());
     f << j.dump(1) << "\n";
-    if (!f) throw Error(path + ": write failed");
+    f.close();  // the buffered bytes reach the file here: a full disk shows now
+    if (!f) throw Error(path + ": write failed (disk full?)");
+  }
+  out.commit();
+}
+
+// metrics.jsonl as it stood when the run was at `step`: the lines of steps up to it (a resumed run
+// logs the later ones again, so the log ends as an uninterrupted run's would; a half-written last
+// line is dropped). Rewritten atomically; a fresh run (step < 0) starts an empty log.
+void rewind_metrics(const std::string& path, int64_t step) {
+  std::string kept;
+  if (step >= 0) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (in.eof()) break;  // no newline: the line was cut off by the kill
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() <= step)
+        kept += line + "\n";
+    }
+  }
+  util::AtomicPath out(path);
+  {
+    std::ofstream f(out.temp(), std::ios::binary);
+    f << kept;
+    f.close();
+    if (!f) throw Error(path + ": write failed (disk full?)");
   }
   out.commit();
 }
@@ -370,7 +408,14 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     vocab.save(o.out_dir + "/vocab.json");
   }
   std::ofstream metrics;
-  if (main) metrics.open(o.out_dir + "/metrics.jsonl", std::ios::app);
+  if (main) {
+    rewind_metrics(o.out_dir + "/metrics.jsonl", o.resume ? pos.step : -1);
+    metrics.open(o.out_dir + "/metrics.jsonl", std::ios::app);
+  }
+  auto log_metrics = [&](const nlohmann::json& line) {  // a full disk stops the run, not just the log
+    metrics << line.dump() << "\n" << std::flush;
+    if (!metrics) throw Error(o.out_dir + "/metrics.jsonl: write failed (disk full?); train_state.pt holds the last checkpoint");
+  };
   const bool tty = o.progress && main && isatty(STDERR_FILENO);
 
   std::vector<double> means = gene_means(train_store, split.train, vocab.size(), lo.transform);
@@ -387,8 +432,18 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     std::vector<int64_t> cells;
     for (size_t k = static_cast<size_t>(pos.batch * local_batch); k < order.size(); ++k) cells.push_back(split.train[order[k]]);
     data::Loader loader(train_store, cells, pos.epoch, lo);
-    double log_loss = 0, log_mse = 0;
-    int64_t log_n = 0;
+    double log_loss = pos.log_loss, log_mse = pos.log_mse;  // non-zero only when resuming mid-epoch
+    int64_t log_n = pos.log_n;
+    pos.log_loss = pos.log_mse = 0;
+    pos.log_n = 0;
+    auto checkpoint_here = [&] {  // the open log line goes into the checkpoint, not further
+      pos.log_loss = log_loss;
+      pos.log_mse = log_mse;
+      pos.log_n = log_n;
+      checkpoint();
+      pos.log_loss = pos.log_mse = 0;
+      pos.log_n = 0;
+    };
     auto t0 = Clock::now();
     int64_t cells_seen = 0;
     while (auto b = loader.next()) {
@@ -448,9 +503,8 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
         const std::string what = "pretrain: step " + std::to_string(pos.step + 1) + " (epoch " + std::to_string(pos.epoch) +
                                  "): non-finite " + (nonfinite == "loss" ? std::string("loss") : "gradient of " + nonfinite);
         if (main) {
-          metrics << nlohmann::json{{"kind", "nonfinite"}, {"epoch", pos.epoch}, {"step", pos.step + 1}, {"what", nonfinite},
-                                    {"action", o.on_nonfinite}}.dump()
-                  << "\n" << std::flush;
+          log_metrics(nlohmann::json{{"kind", "nonfinite"}, {"epoch", pos.epoch}, {"step", pos.step + 1},
+                                     {"what", nonfinite}, {"action", o.on_nonfinite}});
         }
         if (o.on_nonfinite != "skip")
           throw Error(what + "; stopped (train_state.pt holds the last checkpoint before it; --on-nonfinite skip "
@@ -481,16 +535,16 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
         nlohmann::json line = {{"kind", "train"}, {"epoch", pos.epoch}, {"step", pos.step}, {"lr", lr},
                                {"loss", log_loss / log_n}, {"mse", log_mse / log_n},
                                {"cells_per_s", cells_seen / std::max(secs, 1e-9)}};
-        metrics << line.dump() << "\n" << std::flush;
+        log_metrics(line);
         if (!tty) std::cerr << "pretrain: " << line.dump() << "\n";
         log_loss = log_mse = 0;
         log_n = 0;
       }
-      if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) checkpoint();
+      if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) checkpoint_here();
     }
     if (tty) std::fprintf(stderr, "\n");
     const bool stopped_mid_epoch = o.max_steps >= 0 && pos.step >= o.max_steps && pos.batch < steps_per_epoch;
-    if (stopped_mid_epoch) checkpoint();  // resume continues from here
+    if (stopped_mid_epoch) checkpoint_here();  // resume continues from here
 
     // validation
     module.eval();
@@ -519,7 +573,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     if (main) {
       nlohmann::json line = {{"kind", "valid"}, {"epoch", pos.epoch}, {"step", pos.step}};
       line.update(result.last_validation);
-      metrics << line.dump() << "\n" << std::flush;
+      log_metrics(line);
       std::cerr << "pretrain: " << line.dump() << "\n";
       const double mse = result.last_validation["mse"].is_number() ? result.last_validation["mse"].get<double>() : INFINITY;
       model::StateDict sd = model::module_state(module);
@@ -534,6 +588,8 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     Position next = pos;
     next.epoch += 1;
     next.batch = 0;
+    next.log_loss = next.log_mse = 0;  // each epoch starts a log line
+    next.log_n = 0;
     if (main) save_train_state(state_path, module, optimizer, next);
     if (dist) dist->barrier();
     if (o.max_steps >= 0 && pos.step >= o.max_steps) {

@@ -13,7 +13,8 @@
 //   RUN/model-ep{N}.pt, RUN/best_model.pt   torch.save state dicts (best by validation MSE)
 //   RUN/train_state.pt                      weights + Adam moments + schedule position + RNG +
 //                                           (epoch, batch) position: `resume` continues from it
-//   RUN/metrics.jsonl                       a line per log interval and per validation
+//   RUN/metrics.jsonl                       a line per log interval and per validation (a fresh run
+//                                           starts it anew; --resume cuts it back to the checkpoint)
 // A run killed at any moment and resumed ends with the same weights as an uninterrupted run
 // (CPU, same thread count): train_state.pt is written every `checkpoint_every` steps and at
 // each epoch end, and resume replays from exactly that step.

@@ -4,7 +4,10 @@
 // writes there and calls commit(), which renames it onto the target (atomic on POSIX within one
 // file system). If the object is destroyed without commit() - an exception, an early return -
 // the temporary is removed and the target is left exactly as it was. Under scfm's supervisor
-// (runtime/supervisor.h) the temporary is also removed when the process dies of a crash.
+// (runtime/supervisor.h) the temporary is also removed when the process dies of a crash; after a
+// kill -9 (which nobody can catch) the next AtomicPath for the same target removes what the dead
+// process left. The temporary may be a folder: commit() swaps it with an existing target folder
+// in one step (renameat2 RENAME_EXCHANGE), so the target is always the old folder or the new one.
 #pragma once
 
 #include <string>
@@ -20,7 +23,8 @@ class AtomicPath {
 
   const std::string& temp() const { return temp_; }
   const std::string& target() const { return target_; }
-  // Renames temp() onto target(); throws scfm::Error if the rename fails.
+  // Renames temp() onto target() (a folder onto a folder: swapped, then the old one removed);
+  // throws scfm::Error if that fails.
   void commit();
 
  private:

@@ -28,12 +28,13 @@ int64_t monotonic_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
-Hdf5Call::Hdf5Call(const std::string& file, const std::string& object) {
+Hdf5Call::Hdf5Call(const std::string& file, const std::string& object, bool writing) {
   SupervisionPage& p = supervision_page();
   outermost_ = p.hdf5_depth.load(std::memory_order_relaxed) == 0;
   if (outermost_) {
     copy_path(p.hdf5_file, file);
     copy_path(p.hdf5_object, object);
+    p.hdf5_writing.store(writing ? 1 : 0, std::memory_order_relaxed);
     p.hdf5_since_ns.store(monotonic_ns(), std::memory_order_release);
   }
   p.hdf5_depth.fetch_add(1, std::memory_order_acq_rel);

@@ -20,6 +20,7 @@ struct SupervisionPage {
   static constexpr int kPath = 1024;
   std::atomic<int32_t> hdf5_depth{0};       // > 0 while inside an HDF5 call
   std::atomic<int64_t> hdf5_since_ns{0};    // CLOCK_MONOTONIC when the outermost call began
+  std::atomic<int32_t> hdf5_writing{0};     // the outermost call writes our own output (no time limit)
   char hdf5_file[kPath] = {};
   char hdf5_object[kPath] = {};
   std::atomic<int32_t> temp_used[kTemps] = {};
@@ -34,9 +35,11 @@ void attach_supervision_page(SupervisionPage* page);
 int64_t monotonic_ns();
 
 // Marks a stretch of HDF5 library calls on `file` / `object` (nestable; the outermost names them).
+// `writing`: the calls write scfm's own output (a crash there follows a failed write, e.g. a full
+// disk: libhdf5 1.10's error paths are not robust), and they are not held to the read time limit.
 class Hdf5Call {
  public:
-  Hdf5Call(const std::string& file, const std::string& object);
+  Hdf5Call(const std::string& file, const std::string& object, bool writing = false);
   ~Hdf5Call();
   Hdf5Call(const Hdf5Call&) = delete;
   Hdf5Call& operator=(const Hdf5Call&) = delete;
