@@ -293,5 +293,16 @@ TEST(VocabLoad, InvalidUtf8IsAFormatError) {
   expect_format_error([&] { Vocab::load(path); }, {path, "JSON"});
 }
 
+// Vocab::parse (the fuzz harness's entry point) reads text as load reads the file, with the same checks.
+TEST(VocabLoad, ParseOfTextMatchesLoadOfTheFile) {
+  const std::string text = R"({"TP53": 1, "<pad>": 2, "CD3E": 0})";
+  Vocab v = Vocab::parse(text, "given.json");
+  EXPECT_EQ(v.tokens(), (std::vector<std::string>{"CD3E", "TP53", "<pad>", "<cls>", "<eoc>"}));
+  EXPECT_EQ(v.path(), "given.json");
+  expect_format_error([&] { Vocab::parse(R"({"A": 0, "B": 1, "C": 1})", "given.json"); }, {"given.json", "id 1", "\"C\""});
+  expect_format_error([&] { Vocab::parse(R"({"A": 0, "B": 1)", "given.json"); }, {"given.json", "JSON"});
+  expect_format_error([&] { Vocab::parse(std::string("{\"GE\xb1NE1\": 0}"), "given.json"); }, {"given.json", "JSON"});
+}
+
 }  // namespace
 }  // namespace scfm::io

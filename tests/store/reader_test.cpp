@@ -412,5 +412,20 @@ TEST(Store, ManifestNumberOutOfRangeIsAFormatError) {
   expect_error([&] { CellStore::open(s); }, {"manifest.json", "not valid JSON"});
 }
 
+// Manifest::parse (the fuzz harness's entry point) applies load's checks to text.
+TEST(Store, ManifestParseOfTextMatchesLoadOfTheFile) {
+  test::TempDir tmp;
+  const std::string s = make_store(tmp);
+  const std::string text = test::read_text(s + "/manifest.json");
+  const Manifest loaded = Manifest::load(s), parsed = Manifest::parse(text, "given.json");
+  EXPECT_EQ(parsed.n_cells, loaded.n_cells);
+  EXPECT_EQ(parsed.nnz, loaded.nnz);
+  ASSERT_EQ(parsed.shards.size(), loaded.shards.size());
+  EXPECT_EQ(parsed.shards[0].crc32, loaded.shards[0].crc32);
+  std::string bad = text;
+  bad.replace(bad.find("\"n_cells\""), 9, "\"n_cellz\"");
+  expect_error([&] { Manifest::parse(bad, "given.json"); }, {"given.json", "n_cells"});
+}
+
 }  // namespace
 }  // namespace scfm::store

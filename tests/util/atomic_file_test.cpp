@@ -6,10 +6,22 @@
 #include <unistd.h>
 
 #include "scfm/util/atomic_file.h"
+#include "scfm/util/error.h"
 #include "test_util.h"
 
 using scfm::util::AtomicPath;
 namespace fs = std::filesystem;
+
+namespace {
+// A pid that ran and runs no more: a child that exited and was reaped (-1 if fork failed).
+pid_t dead_pid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  if (child < 0) return -1;
+  int status = 0;
+  return waitpid(child, &status, 0) == child ? child : -1;
+}
+}  // namespace
 
 TEST(AtomicPath, CommitReplacesTheTarget) {
   scfm::test::TempDir dir;
@@ -41,11 +53,8 @@ TEST(AtomicPath, AbandonedWriteLeavesTargetAndNoTemp) {
 
 TEST(AtomicPath, StaleTemporariesOfDeadProcessesAreRemoved) {
   scfm::test::TempDir dir;
-  const pid_t child = fork();
-  if (child == 0) _exit(0);
+  const pid_t child = dead_pid();
   ASSERT_GT(child, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);  // reaped: that pid runs no more
   const std::string dead = dir / ("train_state.pt.tmp." + std::to_string(child));
   const std::string alive = dir / ("best_model.pt.tmp." + std::to_string(getpid()));
   const std::string other = dir / "notes.tmp.draft";
@@ -81,11 +90,8 @@ TEST(AtomicPath, FolderReplacesAFolderWhole) {
 // target's temporaries and a live process's are not touched.
 TEST(AtomicPath, NextWriterRemovesWhatAKilledOneLeft) {
   scfm::test::TempDir dir;
-  const pid_t child = fork();
-  if (child == 0) _exit(0);
+  const pid_t child = dead_pid();
   ASSERT_GT(child, 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
   const std::string dead_same = dir / ("emb.h5ad.tmp." + std::to_string(child));
   const std::string dead_other = dir / ("other.h5ad.tmp." + std::to_string(child));
   const std::string live_same = dir / ("emb.h5ad.tmp." + std::to_string(getppid()));
@@ -98,4 +104,23 @@ TEST(AtomicPath, NextWriterRemovesWhatAKilledOneLeft) {
     EXPECT_TRUE(fs::exists(dead_other));
     EXPECT_TRUE(fs::exists(live_same));
   }
+}
+
+TEST(AtomicPath, MakeFolderStartsEmptyAndIsRemovedUnlessCommitted) {
+  scfm::test::TempDir dir;
+  const std::string target = dir / "model";
+  {
+    AtomicPath p(target);
+    fs::create_directories(p.temp());
+    scfm::test::write_text(p.temp() + "/stale.pt", "x");  // what an earlier run with our pid left
+    EXPECT_EQ(p.make_folder(), p.temp());
+    EXPECT_TRUE(fs::is_directory(p.temp()));
+    EXPECT_TRUE(fs::is_empty(p.temp()));
+    scfm::test::write_text(p.temp() + "/args.json", "{}");
+  }  // not committed
+  EXPECT_FALSE(fs::exists(target));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 0);
+  scfm::test::write_text(dir / "file", "x");
+  AtomicPath blocked(dir / "file/model");  // its parent is a file: the folder cannot be made
+  EXPECT_THROW(blocked.make_folder(), scfm::Error);
 }

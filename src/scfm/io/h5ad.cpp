@@ -710,6 +710,7 @@ void write_node(hid_t loc, const std::string& name, const Node& n, const WriteCo
     h5::Handle g = h5::create_group(loc, name);
     write_attrs(g, n);
     for (auto& [k, c] : n.children) write_node(g, k, c, ctx);
+    g.close();
     return;
   }
   if (!n.loaded) {
@@ -719,11 +720,13 @@ void write_node(hid_t loc, const std::string& name, const Node& n, const WriteCo
       throw FormatError(ctx.source_path, n.source, "cannot copy into the output file");
     h5::Handle d(H5Dopen2(loc, name.c_str(), H5P_DEFAULT));
     write_attrs(d, n);
+    d.close();
     return;
   }
   h5::WriteOptions opt = ctx.opt;
   h5::Handle d = h5::write_dataset(loc, name, n.data, opt);
   write_attrs(d, n);
+  d.close();  // a small dataset's bytes wait in its sieve buffer until here
 }
 
 bool has_lazy(const Node& n) {
@@ -735,7 +738,7 @@ bool has_lazy(const Node& n) {
 
 void write_tree(const AnnData& data, const std::string& path, const H5adWriteOptions& options) {
   util::AtomicPath out(path);
-  {
+  try {
     WriteContext ctx;
     ctx.opt.gzip_level = options.gzip_level;
     ctx.target_path = path;
@@ -749,10 +752,14 @@ void write_tree(const AnnData& data, const std::string& path, const H5adWriteOpt
     h5::Handle root(H5Gopen2(file, "/", H5P_DEFAULT));
     write_attrs(root, data.root);
     for (auto& [k, c] : data.root.children) write_node(root, k, c, ctx);
-    root.reset();
+    root.close();
     if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": write failed (disk full?) while flushing the file");
     // closing writes the superblock's final end-of-file address: a failure there is a broken file
     if (H5Fclose(file.release()) < 0) throw Error(path + ": write failed (disk full?) while closing the file");
+  } catch (const Error& e) {  // name the file the user asked for, not its temporary
+    std::string what = e.what();
+    for (size_t at; (at = what.find(out.temp())) != std::string::npos;) what.replace(at, out.temp().size(), path);
+    throw Error(what);
   }
   out.commit();
 }

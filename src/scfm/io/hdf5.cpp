@@ -200,6 +200,28 @@ void Handle::reset() {
   id_ = H5I_INVALID_HID;
 }
 
+void Handle::close() {
+  if (id_ < 0) return;
+  const H5I_type_t type = H5Iget_type(id_);
+  const std::string file = file_name(id_);
+  const std::string object = type == H5I_FILE ? "/" : object_path(id_);
+  SCFM_H5("(closing an object)");
+  h5_call_.object(object);
+  const hid_t id = std::exchange(id_, H5I_INVALID_HID);
+  herr_t rc = 0;
+  switch (type) {  // the type's own close removes the identifier even when it fails
+    case H5I_DATASET: rc = H5Dclose(id); break;
+    case H5I_GROUP: rc = H5Gclose(id); break;
+    case H5I_ATTR: rc = H5Aclose(id); break;
+    case H5I_FILE: rc = H5Fclose(id); break;
+    default: rc = H5Idec_ref(id) < 0 ? -1 : 0; break;
+  }
+  if (rc < 0) {
+    H5Eclear2(H5E_DEFAULT);  // its innermost message ("can't decrement count on dataset ID") says nothing more
+    throw Error(file + ": write failed (disk full?) while closing " + object + "; the file was not written");
+  }
+}
+
 std::string file_name(hid_t obj) {
   SCFM_H5("(file name)");
   ssize_t n = H5Fget_name(obj, nullptr, 0);
@@ -454,6 +476,7 @@ void write_attr(hid_t obj, const std::string& name, const Array& value) {
     rc = H5Awrite(attr, mtype, value.bytes.data());
   }
   if (rc < 0) fail(obj, "@" + name, "cannot write attribute" + hdf5_reason());
+  attr.close();
 }
 
 void write_attr_string(hid_t obj, const std::string& name, const std::string& value) {

@@ -35,7 +35,11 @@ class Handle {
   hid_t get() const { return id_; }
   operator hid_t() const { return id_; }
   bool valid() const { return id_ >= 0; }
-  void reset();
+  void reset();  // closes, ignoring errors (reading, and unwinding after an error)
+  // Closes now and throws scfm::Error naming the file and object if HDF5 reports a failure: for
+  // what was written, the close writes out what HDF5 held back (a dataset's sieve buffer), and
+  // the failed write of one small dataset surfaces only here.
+  void close();
   hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }  // the caller closes it
 
  private:

@@ -120,11 +120,20 @@ Vocab Vocab::load(const std::string& path) {
   VocabSax sax(path);
   json::sax_parse(in, &sax, nlohmann::detail::input_format_t::json, /*strict=*/true);
   if (sax.entries.empty() && in.bad()) throw FormatError(path, "file", "cannot read the vocabulary");
+  return from_entries(sax.entries, path);
+}
 
-  const int64_t n = static_cast<int64_t>(sax.entries.size());
+Vocab Vocab::parse(std::string_view text, const std::string& path) {
+  VocabSax sax(path);
+  json::sax_parse(text.begin(), text.end(), &sax, nlohmann::detail::input_format_t::json, /*strict=*/true);
+  return from_entries(sax.entries, path);
+}
+
+Vocab Vocab::from_entries(const std::vector<std::pair<std::string, int64_t>>& entries, const std::string& path) {
+  const int64_t n = static_cast<int64_t>(entries.size());
   std::vector<const std::string*> by_id(static_cast<size_t>(n), nullptr);
   std::vector<std::pair<std::string, int64_t>> beyond;  // ids >= n
-  for (auto& [tok, id] : sax.entries) {
+  for (auto& [tok, id] : entries) {
     if (id >= n) {
       beyond.emplace_back(tok, id);
       continue;
@@ -139,7 +148,7 @@ Vocab Vocab::load(const std::string& path) {
     int64_t missing = 0;
     while (missing < n && by_id[missing] != nullptr) ++missing;
     int64_t largest = 0;
-    for (auto& [tok, id] : sax.entries) largest = std::max(largest, id);
+    for (auto& [tok, id] : entries) largest = std::max(largest, id);
     throw FormatError(path, "id " + std::to_string(missing),
                       "ids are not consecutive: " + std::to_string(n) + " tokens must use ids 0.." +
                           std::to_string(n - 1) + ", but id " + std::to_string(missing) + " is missing and " +

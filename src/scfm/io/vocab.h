@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -30,6 +31,8 @@ class Vocab {
   Vocab() = default;
   // Reads a vocab.json; throws scfm::FormatError(path, token or id, what).
   static Vocab load(const std::string& path);
+  // The same from the file's text (path names it in errors); the fuzz harness's entry point.
+  static Vocab parse(std::string_view text, const std::string& path);
   // The union of the lists in first-seen order (empty names skipped), specials at the end.
   static Vocab build(const std::vector<std::vector<std::string>>& gene_lists);
   // Tokens in id order; they must be distinct (scfm::Error otherwise). Appends missing specials.
@@ -60,6 +63,7 @@ class Vocab {
   std::string checksum() const;
 
  private:
+  static Vocab from_entries(const std::vector<std::pair<std::string, int64_t>>& entries, const std::string& path);
   void index_and_complete();
 
   std::vector<std::string> tokens_;

@@ -82,6 +82,8 @@ class Appender {
     if (H5Dwrite(ds_, mem_type_, mspace, fspace, H5P_DEFAULT, data) < 0) io::h5::fail(ds_, "", "cannot write");
     size_ += n;
   }
+  // Closes the dataset, throwing if a write HDF5 held back (its chunk cache) fails now.
+  void finish() { ds_.close(); }
 
  private:
   io::h5::Handle ds_;
@@ -243,7 +245,12 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
       indptr.append(ptr.data(), ptr.size());
       nnz += m.nnz();
     });
+    data.finish();
+    indices.finish();
+    indptr.finish();
+    x.close();
     if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) throw Error(path + ": cannot flush the output file");
+    file.close();
   }
   out.commit();
 }

@@ -148,9 +148,13 @@ Manifest Manifest::load(const std::string& store_dir) {
                 " is missing (an interrupted ingest leaves its shards without a manifest)");
   std::stringstream ss;
   ss << in.rdbuf();
+  return parse(ss.str(), file);
+}
+
+Manifest Manifest::parse(std::string_view text, const std::string& file) {
   Json j;
   try {
-    j = Json::parse(ss.str());
+    j = Json::parse(text);
   } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers out of range (found by fuzz_manifest)
     throw FormatError(file, "(document)", std::string("not valid JSON: ") + e.what());
   }

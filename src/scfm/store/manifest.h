@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace scfm::store {
@@ -73,6 +74,8 @@ struct Manifest {
   // supported, per-shard counts summing to the totals, block counts matching the sizes. A missing
   // manifest is reported as an incomplete store. Throws scfm::FormatError(manifest path, key, what).
   static Manifest load(const std::string& store_dir);
+  // The same checks on a manifest's text (file names it in errors); the fuzz harness's entry point.
+  static Manifest parse(std::string_view text, const std::string& file);
 };
 
 }  // namespace scfm::store

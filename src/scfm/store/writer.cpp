@@ -80,6 +80,11 @@ class ChecksummedFile {
 };
 
 // fsync of a file written and closed earlier: its data and size reach the disk.
+// What a failed write of the store at `path` reports: the temporary folder goes, the target stays.
+Error not_written(const std::string& path, const Error& e) {
+  return Error(path + ": the cell store was not written (" + e.what() + "); what was there before is untouched");
+}
+
 void sync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path + ": cannot open to sync: " + std::strerror(errno));
@@ -280,9 +285,7 @@ StoreWriter::StoreWriter(const std::string& path, const io::Vocab& vocab, std::v
     if (!is_store && !is_empty_dir)
       throw Error(m.path + ": exists and is not a cell store (no " + kManifestName + "); refusing to overwrite it");
   }
-  fs::remove_all(m.tmp.temp(), ec);  // a leftover of an earlier run with the same pid
-  if (!fs::create_directories(m.tmp.temp(), ec) || ec)
-    throw Error(m.tmp.temp() + ": cannot create the temporary store folder: " + ec.message());
+  m.tmp.make_folder();
   m.manifest.format_version = kFormatVersion;
   m.manifest.vocab_checksum = vocab.checksum();
   m.manifest.vocab_size = vocab.size();
@@ -330,7 +333,7 @@ void StoreWriter::add(const int32_t* ids, const float* values, int64_t n, const 
     try {
       m.flush_shard();
     } catch (const Error& e) {
-      throw Error(m.path + ": the cell store was not written (" + e.what() + "); what was there before is untouched");
+      throw not_written(m.path, e);
     }
   }
 }
@@ -345,7 +348,7 @@ const Manifest& StoreWriter::commit() {
     return commit_files();
   } catch (const Error& e) {
     if (m.committed) throw;
-    throw Error(m.path + ": the cell store was not written (" + e.what() + "); what was there before is untouched");
+    throw not_written(m.path, e);
   }
 }
 

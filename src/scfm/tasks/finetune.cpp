@@ -304,9 +304,7 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
   const std::string model_out = (fs::path(o.out_dir) / "model").string();
   fs::create_directories(o.out_dir);
   util::AtomicPath model_folder(model_out);
-  const std::string model_tmp = model_folder.temp();
-  fs::remove_all(model_tmp);
-  fs::create_directories(model_tmp);
+  const std::string model_tmp = model_folder.make_folder();
   nlohmann::json args = base_args;
   args["n_cls"] = k;
   args["n_layers_cls"] = o.n_layers_cls;

@@ -29,27 +29,29 @@ pid_t temporary_pid(const std::string& name, const std::string* stem) {
 // True when `pid` is ours or may still run: its temporary is not ours to remove.
 bool may_be_alive(pid_t pid) { return pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH; }
 
-// Removes "<target>.tmp.<pid>" beside `target` for processes that no longer run: what a run killed
-// with SIGKILL (which nobody can catch) left while writing this same target.
-void remove_stale_siblings(const std::string& target) {
+// Removes the temporaries "<stem>.tmp.<pid>" (any stem when `stem` is null) in `dir` whose process
+// no longer runs: what a run killed with SIGKILL (which nobody can catch) left. Returns the count.
+int remove_dead_temporaries(const std::filesystem::path& dir, const std::string* stem) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const fs::path t(target);
-  const std::string stem = t.filename().string();
-  if (stem.empty()) return;
-  const fs::path dir = t.has_parent_path() ? t.parent_path() : fs::path(".");
+  int removed = 0;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const pid_t pid = temporary_pid(e.path().filename().string(), &stem);
-    if (pid <= 0 || may_be_alive(pid)) continue;
+    const pid_t pid = temporary_pid(e.path().filename().string(), stem);
+    if (pid <= 0 || may_be_alive(pid)) continue;  // still running (or not ours to judge)
     std::error_code rm;
-    fs::remove_all(e.path(), rm);
+    if (fs::remove_all(e.path(), rm) > 0) ++removed;
   }
+  return removed;
 }
 
 }  // namespace
 
 AtomicPath::AtomicPath(std::string target) : target_(std::move(target)) {
-  remove_stale_siblings(target_);
+  {  // what a killed writer of this same target left beside it
+    const std::filesystem::path t(target_);
+    const std::string stem = t.filename().string();
+    if (!stem.empty()) remove_dead_temporaries(t.has_parent_path() ? t.parent_path() : ".", &stem);
+  }
   temp_ = target_ + ".tmp." + std::to_string(::getpid());
   std::error_code ec;
   const std::filesystem::path abs = std::filesystem::absolute(temp_, ec);
@@ -62,6 +64,14 @@ AtomicPath::~AtomicPath() {
     std::filesystem::remove_all(temp_, ec);
   }
   release_temporary(slot_);
+}
+
+const std::string& AtomicPath::make_folder() {
+  std::error_code ec;
+  std::filesystem::remove_all(temp_, ec);  // a leftover of an earlier run with the same pid
+  if (!std::filesystem::create_directories(temp_, ec) || ec)
+    throw Error(temp_ + ": cannot create the temporary folder: " + (ec ? ec.message() : "it exists"));
+  return temp_;
 }
 
 void AtomicPath::commit() {
@@ -85,17 +95,6 @@ void AtomicPath::commit() {
   throw Error(target_ + ": cannot rename the finished temporary file " + temp_ + " onto it: " + std::strerror(err));
 }
 
-int remove_stale_temporaries(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  int removed = 0;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const pid_t pid = temporary_pid(e.path().filename().string(), nullptr);
-    if (pid <= 0 || may_be_alive(pid)) continue;  // still running (or not ours to judge)
-    std::error_code rm;
-    if (fs::remove_all(e.path(), rm) > 0) ++removed;
-  }
-  return removed;
-}
+int remove_stale_temporaries(const std::string& dir) { return remove_dead_temporaries(dir, nullptr); }
 
 }  // namespace scfm::util

@@ -22,6 +22,9 @@ class AtomicPath {
   AtomicPath& operator=(const AtomicPath&) = delete;
 
   const std::string& temp() const { return temp_; }
+  // Creates temp() as an empty folder (removing whatever an earlier process with the same pid left
+  // there) and returns its path; throws scfm::Error naming it if that fails.
+  const std::string& make_folder();
   const std::string& target() const { return target_; }
   // Renames temp() onto target() (a folder onto a folder: swapped, then the old one removed);
   // throws scfm::Error if that fails.
