@@ -31,6 +31,7 @@ void add_metrics(CLI::App& app, GlobalOptions& global);
 void add_integrate(CLI::App& app, GlobalOptions& global);
 void add_perturb(CLI::App& app, GlobalOptions& global);
 void add_incremental(CLI::App& app, GlobalOptions& global);
+void add_grn(CLI::App& app, GlobalOptions& global);
 
 // The classify table on stdout (classify, perturb classify).
 void print_classify(const nlohmann::json& results, const tasks::ClassifyOptions& options);

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   scfm::cli::add_integrate(app, global);
   scfm::cli::add_perturb(app, global);
   scfm::cli::add_incremental(app, global);
+  scfm::cli::add_grn(app, global);
 
   // Threads are set once flags are known and before any verb runs.
   app.parse_complete_callback([&global] { scfm::runtime::set_threads(global.threads); });

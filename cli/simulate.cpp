@@ -48,6 +48,11 @@ void add_simulate(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--perturb-genes,--perturbations", a->sim.n_perturb_genes, "knock-down targets (cells: control or one target)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--modules", a->sim.n_modules, "co-expression modules of genes that rise and fall together (var['module'])")
+      ->capture_default_str();
+  cmd->add_option("--module-size", a->sim.module_size, "genes per co-expression module")->capture_default_str();
+  cmd->add_option("--module-strength", a->sim.module_strength, "sd of a cell's log activity of each module")
+      ->capture_default_str();
   cmd->add_option("--program-size", a->sim.program_size, "downstream genes per target")->capture_default_str();
   cmd->add_option("--program-strength", a->sim.program_strength, "scale of the program's log fold changes")
       ->capture_default_str();

@@ -1,6 +1,9 @@
 #include "test_util.h"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +13,8 @@
 #include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "scfm/util/splitmix.h"
 
 namespace scfm::test {
 
@@ -64,6 +69,29 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+double keyed_uniform(uint64_t key) { return static_cast<double>(util::splitmix64(key) >> 11) * 0x1.0p-53; }
+
+double keyed_normal(uint64_t key) {
+  const double u1 = std::max(keyed_uniform(2 * key), 1e-300), u2 = keyed_uniform(2 * key + 1);
+  return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
+const TinyRun& tiny_pbmc_small_run() {
+  static const std::unique_ptr<TinyRun> r = [] {  // destroyed at exit: the folder goes too
+    auto t = std::make_unique<TinyRun>();
+    const std::string s = scfm_binary() + " --threads 1 ";
+    t->cells = real_data("pbmc_small.h5ad");
+    t->run = t->dir / "run";
+    run_all({s + "vocab build " + t->cells + " --out " + (t->dir / "vocab.json"),
+             s + "ingest " + t->cells + " --vocab " + (t->dir / "vocab.json") + " --out " + (t->dir / "store"),
+             s + "pretrain --store " + (t->dir / "store") + " --out " + t->run +
+                 " --model-structure transformer --max-steps 3 --batch-size 16 --nlayers 2 --nheads 2 --embsize 16"
+                 " --train-maxseq 64 --use-mvc --seed 0 --loader-threads 1"});
+    return t;
+  }();
+  return *r;
 }
 
 }  // namespace scfm::test

@@ -1,6 +1,7 @@
 // Helpers shared by the test binaries: paths, temporary folders, running the real Python clients.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,17 @@ void run_all(const std::vector<std::string>& commands);
 CommandResult run_python(const std::string& script, const std::string& args);
 std::string read_text(const std::string& path);
 void write_text(const std::string& path, const std::string& text);
+
+// Keyed test data: a uniform in [0, 1) and a standard normal (Box-Muller) that depend on the key only.
+double keyed_uniform(uint64_t key);
+double keyed_normal(uint64_t key);
+
+// pbmc_small (80 cells, 230 genes) and scBenchmark's transformer trained on it for 3 steps (2 layers,
+// 2 heads, 16 wide, MVC head), built once per test binary through the CLI: run = the run folder.
+struct TinyRun {
+  TempDir dir;
+  std::string cells, run;
+};
+const TinyRun& tiny_pbmc_small_run();
 
 }  // namespace scfm::test

@@ -25,11 +25,8 @@ using nlohmann::json;
 
 namespace {
 
-double uniform(uint64_t key) { return static_cast<double>(scfm::util::splitmix64(key) >> 11) * 0x1.0p-53; }
-double normal(uint64_t key) {
-  const double u1 = std::max(uniform(2 * key), 1e-300), u2 = uniform(2 * key + 1);
-  return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
+double uniform(uint64_t key) { return scfm::test::keyed_uniform(key); }
+double normal(uint64_t key) { return scfm::test::keyed_normal(key); }
 
 // n cells in `types` Gaussian clusters (separation `sep`) and `batches` batches, each batch
 // shifting every cell by its own offset (strength `shift`).

@@ -206,6 +206,65 @@ TEST(Simulate, KnockDownReducesTheTargetAndShiftsItsProgram) {
   }
 }
 
+// Planted co-expression modules (ground truth for gene programs): the genes of one module
+// correlate across cells, genes of different modules do not, and the module draws shift nothing
+// else (strength 0 gives the cells of a design without modules).
+TEST(Simulate, ModulesMakeTheirGenesCorrelate) {
+  sim::SimulateOptions o;
+  o.n_cells = 3000;
+  o.n_modules = 4;
+  o.module_size = 10;
+  o.module_strength = 0.8;
+  o.seed = 9;
+  const sim::SimDesign d = sim::make_design(reference().model, o);
+  ASSERT_EQ(d.modules.size(), 4u);
+  std::vector<int> seen(d.model.genes.size(), 0);
+  for (const auto& m : d.modules) {
+    EXPECT_EQ(m.size(), 10u);
+    EXPECT_TRUE(std::is_sorted(m.begin(), m.end()));
+    for (int32_t g : m) EXPECT_EQ(seen[g]++, 0) << "gene in two modules";
+  }
+  const io::CsrMatrix x = sim::simulate_block(d, 0, o.n_cells);
+  // Pearson correlation of log1p(counts / library) between two genes
+  std::vector<double> lib = x.row_sums();
+  auto column = [&](int32_t g) {
+    std::vector<double> v(static_cast<size_t>(x.n_rows), 0.0);
+    for (int64_t r = 0; r < x.n_rows; ++r)
+      for (int64_t e = x.indptr[r]; e < x.indptr[r + 1]; ++e)
+        if (x.indices[e] == g) v[r] = std::log1p(x.data[e] / std::max(lib[r], 1.0) * 1e4);
+    return v;
+  };
+  auto corr = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double ma = 0, mb = 0;
+    for (size_t i = 0; i < a.size(); ++i) ma += a[i] / a.size(), mb += b[i] / b.size();
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t i = 0; i < a.size(); ++i) ab += (a[i] - ma) * (b[i] - mb), aa += (a[i] - ma) * (a[i] - ma), bb += (b[i] - mb) * (b[i] - mb);
+    return ab / std::sqrt(aa * bb);
+  };
+  double within = 0, across = 0;
+  int nw = 0, na = 0;
+  for (int m = 0; m < 2; ++m)
+    for (int i = 0; i < 4; ++i) {
+      const auto a = column(d.modules[m][i]);
+      within += corr(a, column(d.modules[m][i + 4]));
+      ++nw;
+      across += corr(a, column(d.modules[m + 2][i]));
+      ++na;
+    }
+  within /= nw;
+  across /= na;
+  std::cout << "[ info ] mean correlation within modules " << within << ", across " << across << "\n";
+  EXPECT_GT(within, across + 0.1);
+  sim::SimulateOptions off = o, none = o;
+  off.module_strength = 0;
+  none.n_modules = 0;
+  EXPECT_EQ(sim::simulate_block(sim::make_design(reference().model, off), 0, 200).data,
+            sim::simulate_block(sim::make_design(reference().model, none), 0, 200).data);
+  sim::SimulateOptions bad = o;
+  bad.n_modules = 1000;
+  EXPECT_THROW(sim::make_design(reference().model, bad), Error);
+}
+
 TEST(Simulate, CellsDoNotDependOnBlocks) {
   sim::SimulateOptions o;
   o.n_cells = 700;

@@ -22,26 +22,7 @@ using namespace scfm;
 
 namespace {
 
-// pbmc_small (80 cells, 230 genes) and a transformer trained for 3 steps (cls readout).
-struct Setup {
-  test::TempDir dir;
-  std::string cells, run;
-  Setup() {
-    const std::string s = test::scfm_binary() + " --threads 1 ";
-    cells = test::real_data("pbmc_small.h5ad");
-    run = dir / "run";
-    test::run_all(
-        {s + "vocab build " + cells + " --out " + (dir / "vocab.json"),
-         s + "ingest " + cells + " --vocab " + (dir / "vocab.json") + " --out " + (dir / "store"),
-         s + "pretrain --store " + (dir / "store") + " --out " + run +
-             " --model-structure transformer --max-steps 3 --batch-size 16 --nlayers 2 --nheads 2 --embsize 16"
-             " --train-maxseq 64 --use-mvc --seed 0 --loader-threads 1"});
-  }
-};
-Setup& setup() {
-  static Setup s;
-  return s;
-}
+const test::TinyRun& setup() { return test::tiny_pbmc_small_run(); }
 
 eval::Embedded embed_with(const std::string& out, const std::string& pool, int64_t batch) {
   tasks::EmbedOptions o;

@@ -137,4 +137,69 @@ std::string line_chart_svg(const LineChart& c) {
   return os.str();
 }
 
+std::string heatmap_svg(const Heatmap& h) {
+  const size_t nr = h.rows.size(), nc = h.columns.size();
+  if (h.values.size() != nr * nc || (!h.cell_text.empty() && h.cell_text.size() != nr * nc))
+    throw Error("heatmap: " + std::to_string(nr) + " x " + std::to_string(nc) + " labels but " +
+                std::to_string(h.values.size()) + " values");
+  auto shorten = [](const std::string& s) { return s.size() > 28 ? s.substr(0, 27) + "..." : s; };
+  size_t row_chars = 4, col_chars = 4;
+  for (const auto& r : h.rows) row_chars = std::max(row_chars, std::min<size_t>(r.size(), 30));
+  for (const auto& c : h.columns) col_chars = std::max(col_chars, std::min<size_t>(c.size(), 30));
+  double vmax = 0;
+  for (double v : h.values)
+    if (std::isfinite(v)) vmax = std::max(vmax, std::abs(v));
+  if (!(vmax > 0)) vmax = 1;
+  const int c = h.cell, left = static_cast<int>(row_chars) * 7 + 16, top = 50 + static_cast<int>(col_chars) * 6;
+  const int width = std::max(left + static_cast<int>(nc) * c + 140, 360), height = top + static_cast<int>(nr) * c + 30;
+  std::ostringstream os;
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+     << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  os << "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">" << escape(h.title) << "</text>\n";
+  if (!h.subtitle.empty()) os << "<text x=\"10\" y=\"34\">" << escape(h.subtitle) << "</text>\n";
+  auto colour = [&](double v) {
+    if (!std::isfinite(v)) return std::string("#dddddd");
+    const double t = std::max(-1.0, std::min(1.0, v / vmax));
+    // white -> #b2182b (positive), white -> #2166ac (negative)
+    const int tr = t >= 0 ? 0xb2 : 0x21, tg = t >= 0 ? 0x18 : 0x66, tb = t >= 0 ? 0x2b : 0xac;
+    const double a = std::abs(t);
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(255 - a * (255 - tr)), static_cast<int>(255 - a * (255 - tg)),
+                  static_cast<int>(255 - a * (255 - tb)));
+    return std::string(buf);
+  };
+  for (size_t j = 0; j < nc; ++j)
+    os << "<text transform=\"translate(" << left + static_cast<int>(j) * c + c / 2 + 4 << "," << top - 6
+       << ") rotate(-60)\">" << escape(shorten(h.columns[j])) << "</text>\n";
+  for (size_t i = 0; i < nr; ++i) {
+    const int y = top + static_cast<int>(i) * c;
+    os << "<text x=\"" << left - 6 << "\" y=\"" << y + c / 2 + 4 << "\" text-anchor=\"end\">" << escape(shorten(h.rows[i]))
+       << "</text>\n";
+    for (size_t j = 0; j < nc; ++j) {
+      const double v = h.values[i * nc + j];
+      char val[32];
+      std::snprintf(val, sizeof val, "%.3g", v);
+      os << "<rect class=\"cell\" x=\"" << left + static_cast<int>(j) * c << "\" y=\"" << y << "\" width=\"" << c
+         << "\" height=\"" << c << "\" fill=\"" << colour(v) << "\" stroke=\"#eee\"><title>" << escape(h.rows[i]) << ", "
+         << escape(h.columns[j]) << ": " << val << "</title></rect>";
+      if (!h.cell_text.empty())
+        os << "<text x=\"" << left + static_cast<int>(j) * c + c / 2 << "\" y=\"" << y + c / 2 + 4
+           << "\" text-anchor=\"middle\" font-size=\"9\">" << escape(h.cell_text[i * nc + j]) << "</text>";
+      os << "\n";
+    }
+  }
+  // colour key
+  const int kx = left + static_cast<int>(nc) * c + 20;
+  for (int s = 0; s <= 10; ++s) {
+    const double v = vmax * (1 - s / 5.0);
+    os << "<rect x=\"" << kx << "\" y=\"" << top + s * 12 << "\" width=\"14\" height=\"12\" fill=\"" << colour(v) << "\"/>";
+  }
+  os << "\n<text x=\"" << kx + 18 << "\" y=\"" << top + 10 << "\">" << tick_label(vmax, vmax / 10) << "</text>";
+  os << "<text x=\"" << kx + 18 << "\" y=\"" << top + 5 * 12 + 10 << "\">0</text>";
+  os << "<text x=\"" << kx + 18 << "\" y=\"" << top + 10 * 12 + 10 << "\">" << tick_label(-vmax, vmax / 10) << "</text>";
+  os << "<text x=\"" << kx << "\" y=\"" << top + 11 * 12 + 16 << "\">" << escape(h.legend) << "</text>\n";
+  os << "</svg>\n";
+  return os.str();
+}
+
 }  // namespace scfm::eval

@@ -25,6 +25,20 @@ struct LineChart {
 // series' x and y differ in length.
 std::string line_chart_svg(const LineChart& chart);
 
+struct Heatmap {
+  std::string title, subtitle;
+  std::vector<std::string> rows, columns;  // labels
+  std::vector<double> values;              // rows x columns, row-major (the colour)
+  std::vector<std::string> cell_text;      // optional, same size: written in each cell (tooltips always)
+  std::string legend = "value";            // what the colour means
+  int cell = 22;                           // cell size in pixels
+};
+
+// A diverging heat map (blue - white - red around 0, saturated at the largest |value|) with row
+// labels on the left, column labels rotated above, and a colour key. Throws scfm::Error when the
+// sizes disagree.
+std::string heatmap_svg(const Heatmap& h);
+
 // matplotlib's tab10, the palette scanpy uses for up to ten categories.
 const std::vector<std::string>& tab10();
 

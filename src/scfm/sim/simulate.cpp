@@ -17,7 +17,7 @@ namespace {
 uint64_t mix(uint64_t x) { return util::splitmix64(x); }
 
 // What a stream is for; part of its key, so adding draws to one never shifts another.
-enum Purpose : uint64_t { kLabels = 1, kGenes = 2, kBatch = 3, kPerturb = 4 };
+enum Purpose : uint64_t { kLabels = 1, kGenes = 2, kBatch = 3, kPerturb = 4, kModules = 5 };
 
 // A counter-based stream keyed by (seed, purpose, index): the n-th output is mix(key + n * gamma).
 class Stream {
@@ -70,6 +70,21 @@ double draw_nb(double m, double phi, Stream& s) {
   return static_cast<double>(poisson(s));
 }
 
+// Genes by decreasing mean relative expression over the types (stable: ties in gene order); the
+// count of genes expressed in some type goes to n_expressed.
+std::vector<int32_t> genes_by_mean(const SimModel& model, int64_t* n_expressed) {
+  const int64_t n_genes = static_cast<int64_t>(model.genes.size());
+  const double n_types = static_cast<double>(model.types.size());
+  std::vector<double> avg(n_genes, 0);
+  for (const auto& t : model.types)
+    for (int64_t g = 0; g < n_genes; ++g) avg[g] += t.rel_mean[g] / n_types;
+  std::vector<int32_t> order(n_genes);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return avg[a] > avg[b]; });
+  *n_expressed = std::count_if(avg.begin(), avg.end(), [](double v) { return v > 0; });
+  return order;
+}
+
 }  // namespace
 
 SimDesign make_design(SimModel model, const SimulateOptions& o) {
@@ -81,6 +96,9 @@ SimDesign make_design(SimModel model, const SimulateOptions& o) {
   if (o.program_size < 0) throw Error("simulate: --program-size must be >= 0");
   if (!(o.min_knockdown > 0 && o.min_knockdown <= o.max_knockdown && o.max_knockdown < 1))
     throw Error("simulate: knock-down factors must satisfy 0 < min <= max < 1");
+  if (o.n_modules < 0 || (o.n_modules > 0 && o.module_size < 2))
+    throw Error("simulate: --modules must be >= 0 and --module-size >= 2");
+  if (!(o.module_strength >= 0)) throw Error("simulate: --module-strength must be >= 0");
   SimDesign d;
   d.options = o;
   const int64_t n_genes = static_cast<int64_t>(model.genes.size());
@@ -94,13 +112,8 @@ SimDesign make_design(SimModel model, const SimulateOptions& o) {
     }
 
   if (o.n_perturb_genes > 0) {
-    std::vector<double> avg(n_genes, 0);
-    for (const auto& t : model.types)
-      for (int64_t g = 0; g < n_genes; ++g) avg[g] += t.rel_mean[g] / n_types;
-    std::vector<int32_t> order(n_genes);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return avg[a] > avg[b]; });
-    int64_t n_expressed = std::count_if(avg.begin(), avg.end(), [](double v) { return v > 0; });
+    int64_t n_expressed = 0;
+    const std::vector<int32_t> order = genes_by_mean(model, &n_expressed);
     const int64_t target_pool = std::min<int64_t>(500, n_expressed);
     const int64_t program_pool = std::min<int64_t>(2000, n_expressed);
     if (o.n_perturb_genes > target_pool)
@@ -154,6 +167,27 @@ SimDesign make_design(SimModel model, const SimulateOptions& o) {
       Stream e(o.seed, kPerturb, 2 + static_cast<uint64_t>(k));
       for (size_t j = 0; j < c.genes.size(); ++j) c.interaction_log_fc.push_back(o.interaction_strength * e.normal());
       d.combinations.push_back(std::move(c));
+    }
+  }
+
+  if (o.n_modules > 0) {
+    int64_t n_expressed = 0;
+    const std::vector<int32_t> order = genes_by_mean(model, &n_expressed);
+    std::vector<bool> is_target(n_genes, false);
+    for (const Perturbation& p : d.perturbations) is_target[p.target] = true;
+    std::vector<int32_t> pool;
+    for (int64_t j = 0; j < std::min<int64_t>(2000, n_expressed); ++j)
+      if (!is_target[order[j]]) pool.push_back(order[j]);
+    const int64_t need = static_cast<int64_t>(o.n_modules) * o.module_size;
+    if (need > static_cast<int64_t>(pool.size()))
+      throw Error("simulate: --modules " + std::to_string(o.n_modules) + " x --module-size " + std::to_string(o.module_size) +
+                  " needs " + std::to_string(need) + " genes; " + std::to_string(pool.size()) + " candidates are expressed");
+    Stream s(o.seed, kModules, 0);
+    for (int64_t k = 0; k < need; ++k) std::swap(pool[k], pool[k + s.below(pool.size() - k)]);  // partial Fisher-Yates
+    for (int m = 0; m < o.n_modules; ++m) {
+      std::vector<int32_t> genes(pool.begin() + m * o.module_size, pool.begin() + (m + 1) * o.module_size);
+      std::sort(genes.begin(), genes.end());
+      d.modules.push_back(std::move(genes));
     }
   }
 
@@ -214,6 +248,14 @@ io::CsrMatrix simulate_block(const SimDesign& d, int64_t start, int64_t count, s
     }
     if (combo)
       for (size_t j = 0; j < combo->genes.size(); ++j) factor[combo->genes[j]] *= std::exp(combo->interaction_log_fc[j]);
+    if (!d.modules.empty()) {  // after the perturbation factors, which it multiplies
+      Stream ms(d.options.seed, kModules, 1 + static_cast<uint64_t>(cell));
+      const double sd = d.options.module_strength;
+      for (const auto& genes : d.modules) {
+        const double f = std::exp(sd * ms.normal() - 0.5 * sd * sd);
+        for (int32_t g : genes) factor[g] *= f;
+      }
+    }
     Stream s(d.options.seed, kGenes, static_cast<uint64_t>(cell));
     const double lib = l.library;
     for (int64_t g = 0; g < n_genes; ++g) {
@@ -230,6 +272,8 @@ io::CsrMatrix simulate_block(const SimDesign& d, int64_t start, int64_t count, s
       factor[p->target] = 1.0;
       for (int32_t g : p->program_genes) factor[g] = 1.0;
     }
+    for (const auto& genes : d.modules)
+      for (int32_t g : genes) factor[g] = 1.0;
     m.indptr.push_back(static_cast<int64_t>(m.indices.size()));
   }
   return m;

@@ -7,10 +7,12 @@
 // block size, the thread count or which cells are drawn with it.
 //
 // The mean of gene g in cell i is
-//   m = rel_mean[t][g] * L * exp(batch_log_effect[b][g]) * perturbation_factor[k][g] / (1 - dropout[t][g])
+//   m = rel_mean[t][g] * L * exp(batch_log_effect[b][g]) * perturbation_factor[k][g] * module_factor[i][g]
+//       / (1 - dropout[t][g])
 // where batch_log_effect[b][g] ~ N(0, batch_strength) (drawn once per design, keyed by seed, b, g)
 // and perturbation_factor is knockdown (in (0, 1)) on the target, exp(log_fc) on each gene of its
-// program, 1 elsewhere (1 everywhere for controls). The count is NB(m, dispersion[t][g]) (exact:
+// program, 1 elsewhere (1 everywhere for controls); module_factor is 1 outside the co-expression
+// modules (SimulateOptions::n_modules). The count is NB(m, dispersion[t][g]) (exact:
 // inversion of the zero-truncated NB below mean 1, gamma-Poisson above), then 0 with probability
 // dropout[t][g].
 #pragma once
@@ -39,6 +41,14 @@ struct SimulateOptions {
   // (in log space) model of the singles is right up to that interaction.
   int n_combos = 0;
   double interaction_strength = 0.3;
+  // Co-expression modules (ground truth for gene programs, docs/grn.md): n_modules disjoint sets of
+  // module_size genes (drawn among the 2000 highest-mean genes, never a perturbation target). Each
+  // cell draws one activity a ~ N(0, module_strength) per module (keyed by seed, cell) and every
+  // gene of the module gets its mean times exp(a - module_strength^2 / 2) (mean-preserving), so the
+  // module's genes rise and fall together across cells of every type.
+  int n_modules = 0;
+  int module_size = 20;
+  double module_strength = 0.7;
   uint64_t seed = 0;
 };
 
@@ -61,6 +71,7 @@ struct SimDesign {
   std::vector<std::vector<double>> batch_log_effect;  // [batch][gene]
   std::vector<Perturbation> perturbations;            // one per target
   std::vector<Combination> combinations;              // perturbation codes P.. P + n_combos - 1
+  std::vector<std::vector<int32_t>> modules;          // gene indices per module, ascending
   // Derived once: [type * n_batches + batch][gene] = rel_mean * exp(effect) / (1 - dropout).
   std::vector<std::vector<double>> base_mean;
   std::vector<double> type_cdf;

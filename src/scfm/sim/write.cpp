@@ -171,6 +171,14 @@ io::Node design_uns(const SimDesign& d, const nlohmann::ordered_json& provenance
     p.set("interaction_strength", io::make_scalar<double>(d.options.interaction_strength));
   }
   u.set("perturbations", std::move(p));
+  if (!d.modules.empty()) {  // also var["module"]
+    std::vector<int32_t> mg;
+    for (const auto& m : d.modules) mg.insert(mg.end(), m.begin(), m.end());
+    io::Node m = io::make_dict();
+    m.set("genes", io::make_array(io::Array::from(mg, {static_cast<int64_t>(d.modules.size()), static_cast<int64_t>(d.modules[0].size())})));
+    m.set("strength", io::make_scalar<double>(d.options.module_strength));
+    u.set("modules", std::move(m));
+  }
   return u;
 }
 
@@ -217,6 +225,12 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
   ad.root.set("uns", std::move(uns));
   io::Node var = io::make_dataframe("_index", d.model.genes);
   io::dataframe_set_column(var, "gene_name", io::make_array(io::Array::from_strings(d.model.genes)));
+  if (!d.modules.empty()) {  // the planted co-expression module of each gene, -1 outside them
+    std::vector<int32_t> module(static_cast<size_t>(n_genes), -1);
+    for (size_t m = 0; m < d.modules.size(); ++m)
+      for (int32_t g : d.modules[m]) module[g] = static_cast<int32_t>(m);
+    io::dataframe_set_column(var, "module", io::make_array(io::Array::from(module)));
+  }
   ad.root.set("var", std::move(var));
   ad.root.set("varm", io::make_dict());
   ad.root.set("varp", io::make_dict());
@@ -324,6 +338,14 @@ int64_t write_simulated_store(const SimDesign& d, const io::Vocab& vocab, const 
       prog.push_back({{"gene", d.model.genes[p.program_genes[j]]}, {"log_fc", p.program_log_fc[j]}});
     info["simulate"]["perturbations"].push_back(
         {{"target", d.model.genes[p.target]}, {"knockdown", p.knockdown}, {"program", prog}});
+  }
+  if (!d.modules.empty()) {
+    info["simulate"]["modules"] = nlohmann::ordered_json::array();
+    for (const auto& m : d.modules) {
+      nlohmann::ordered_json genes = nlohmann::ordered_json::array();
+      for (int32_t g : m) genes.push_back(d.model.genes[g]);
+      info["simulate"]["modules"].push_back(genes);
+    }
   }
   w.set_ingest_info(info);
   const int64_t n_cells = w.n_cells();

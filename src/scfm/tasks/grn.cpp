@@ -1,0 +1,385 @@
+#include "scfm/tasks/grn.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <sstream>
+
+#include "scfm/eval/cluster_metrics.h"
+#include "scfm/eval/dataset.h"
+#include "scfm/eval/gene_programs.h"
+#include "scfm/eval/plot.h"
+#include "scfm/eval/report.h"
+#include "scfm/io/h5ad.h"
+#include "scfm/io/vocab.h"
+#include "scfm/model/factory.h"
+#include "scfm/pp/hvg.h"
+#include "scfm/pp/normalize.h"
+#include "scfm/tasks/cell_input.h"
+#include "scfm/util/atomic_file.h"
+#include "scfm/util/error.h"
+
+namespace scfm::tasks {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The columns `keep` of m, in that order.
+io::CsrMatrix select_columns(const io::CsrMatrix& m, const std::vector<int32_t>& keep) {
+  std::vector<int32_t> slot(static_cast<size_t>(m.n_cols), -1);
+  for (size_t k = 0; k < keep.size(); ++k) slot[keep[k]] = static_cast<int32_t>(k);
+  io::CsrMatrix out;
+  out.n_rows = m.n_rows;
+  out.n_cols = static_cast<int64_t>(keep.size());
+  out.indptr.reserve(static_cast<size_t>(m.n_rows) + 1);
+  for (int64_t r = 0; r < m.n_rows; ++r) {
+    const size_t begin = out.indices.size();
+    for (int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e)
+      if (slot[m.indices[e]] >= 0) {
+        out.indices.push_back(slot[m.indices[e]]);
+        out.data.push_back(m.data[e]);
+      }
+    // keep's order need not be ascending: sort the row by its new column
+    std::vector<std::pair<int32_t, float>> row;
+    for (size_t e = begin; e < out.indices.size(); ++e) row.emplace_back(out.indices[e], out.data[e]);
+    std::sort(row.begin(), row.end());
+    for (size_t e = begin; e < out.indices.size(); ++e) {
+      out.indices[e] = row[e - begin].first;
+      out.data[e] = row[e - begin].second;
+    }
+    out.indptr.push_back(static_cast<int64_t>(out.indices.size()));
+  }
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& names, size_t most) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < most; ++i) s += (i ? ", " : "") + names[i];
+  if (names.size() > most) s += ", ... (" + std::to_string(names.size()) + " in all)";
+  return s;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+nlohmann::json grn_programs(const GrnProgramsOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.genes.empty() && o.input.empty()) throw Error("grn programs: give the genes (--genes) or a dataset (--in X.h5ad)");
+  if (o.hvg < 0) throw Error("grn programs: --hvg must be >= 0");
+  if (o.hvg > 0 && o.input.empty()) throw Error("grn programs: --hvg needs --in (the genes' counts)");
+  if (!o.write_h5ad.empty() && o.input.empty()) throw Error("grn programs: --write-h5ad needs --in");
+  const io::Vocab vocab = io::Vocab::load(o.model_dir + "/vocab.json");
+
+  // ---- the genes: names, vocab ids and (with --in) their var columns
+  std::vector<std::string> names;
+  std::vector<int32_t> ids, columns;
+  io::AnnData ad;
+  io::CsrMatrix counts;  // cells x selected genes
+  if (!o.input.empty()) {
+    ad = io::read_h5ad(o.input);
+    const io::GeneMatch match = match_model_genes(vocab, ad, o.gene_col, o.input, "grn programs");
+    const std::vector<std::string> var = io::gene_names(ad, o.gene_col);
+    std::map<std::string, int32_t> column_of;
+    for (size_t j = 0; j < var.size(); ++j)
+      if (match.var_to_id[j] >= 0) column_of.emplace(var[j], static_cast<int32_t>(j));  // first occurrence
+    if (!o.genes.empty()) {
+      std::vector<std::string> not_vocab, not_file;
+      for (const std::string& g : o.genes) {
+        if (vocab.id(g) < 0) not_vocab.push_back(g);
+        else if (column_of.count(g) == 0) not_file.push_back(g);
+      }
+      if (!not_vocab.empty() || !not_file.empty())
+        throw Error("grn programs: " +
+                    (not_vocab.empty() ? std::string()
+                                       : std::to_string(not_vocab.size()) + " of the --genes are not in the model's vocabulary (" +
+                                             o.model_dir + "/vocab.json): " + joined(not_vocab, 50)) +
+                    (!not_vocab.empty() && !not_file.empty() ? "; " : "") +
+                    (not_file.empty() ? std::string()
+                                      : std::to_string(not_file.size()) + " are not genes of " + o.input + ": " + joined(not_file, 50)));
+      for (const std::string& g : o.genes)
+        if (std::find(names.begin(), names.end(), g) == names.end()) {
+          names.push_back(g);
+          columns.push_back(column_of.at(g));
+        }
+    } else {
+      for (size_t j = 0; j < var.size(); ++j)
+        if (match.var_to_id[j] >= 0 && column_of.at(var[j]) == static_cast<int32_t>(j)) {
+          names.push_back(var[j]);
+          columns.push_back(static_cast<int32_t>(j));
+        }
+    }
+    counts = select_columns(ad.matrix_csr(o.layer), columns);
+    if (o.hvg > 0 && o.hvg < static_cast<int64_t>(names.size())) {
+      pp::HighlyVariableGenesOptions ho;
+      ho.flavor = pp::HvgFlavor::SeuratV3;
+      ho.n_top_genes = o.hvg;
+      const pp::HighlyVariableGenes hv = pp::highly_variable_genes(counts, ho);
+      std::vector<std::string> kept_names;
+      std::vector<int32_t> kept_columns, local;
+      for (size_t k = 0; k < names.size(); ++k)
+        if (hv.highly_variable[k]) {
+          kept_names.push_back(names[k]);
+          kept_columns.push_back(columns[k]);
+          local.push_back(static_cast<int32_t>(k));
+        }
+      counts = select_columns(counts, local);
+      names = std::move(kept_names);
+      columns = std::move(kept_columns);
+    }
+  } else {
+    std::vector<std::string> missing;
+    for (const std::string& g : o.genes)
+      if (vocab.id(g) < 0) missing.push_back(g);
+    if (!missing.empty())
+      throw Error("grn programs: " + std::to_string(missing.size()) + " of the --genes are not in the model's vocabulary (" +
+                  o.model_dir + "/vocab.json): " + joined(missing, 50));
+    for (const std::string& g : o.genes)
+      if (std::find(names.begin(), names.end(), g) == names.end()) names.push_back(g);
+  }
+  for (const std::string& g : names) ids.push_back(vocab.id(g));
+  const int64_t n_genes = static_cast<int64_t>(names.size());
+  if (n_genes < 2) throw Error("grn programs: " + std::to_string(n_genes) + " gene(s) selected; programs need at least 2");
+
+  // the groups, checked before the model runs
+  std::string group_col = o.group_col;
+  eval::Encoded groups;
+  if (!o.input.empty()) {
+    const auto cols = io::dataframe_columns(ad.obs());
+    if (group_col.empty() && std::find(cols.begin(), cols.end(), "cell_type") != cols.end()) group_col = "cell_type";
+    if (!group_col.empty()) groups = eval::required_codes(o.input, ad, group_col, "group");
+  } else if (!group_col.empty()) {
+    throw Error("grn programs: --group-col needs --in");
+  }
+
+  if (o.vectors != "model" && o.vectors != "correlation")
+    throw Error("grn programs: --vectors '" + o.vectors + "': expected model or correlation");
+  if (o.vectors == "correlation" && o.input.empty()) throw Error("grn programs: --vectors correlation needs --in");
+  std::vector<int32_t> truth;  // per selected gene
+  if (!o.truth_col.empty()) {
+    if (o.input.empty()) throw Error("grn programs: --truth-col needs --in");
+    const auto vcols = io::dataframe_columns(ad.var());
+    if (std::find(vcols.begin(), vcols.end(), o.truth_col) == vcols.end())
+      throw FormatError(o.input, "var/" + o.truth_col, "no such column");
+    const auto values = io::column_strings(ad.var(), o.truth_col);
+    for (int32_t c : columns) {
+      try {
+        truth.push_back(std::stoi(values[c]));
+      } catch (const std::exception&) {
+        throw FormatError(o.input, "var/" + o.truth_col, "expected integers (-1 = in no program), found '" + values[c] + "'");
+      }
+    }
+  }
+  io::CsrMatrix lognorm;
+  if (!o.input.empty()) {
+    lognorm = counts;
+    pp::NormalizeTotalOptions no;
+    no.target_sum = 1e4;
+    pp::normalize_total(lognorm, no);
+    pp::log1p(lognorm);
+  }
+
+  // ---- gene vectors and programs
+  auto model = model::load_pretrain_model(o.model_dir, o.allow_partial);
+  model->module().eval();
+  std::vector<float> emb;
+  int64_t width = 0;
+  if (o.vectors == "correlation") {
+    std::vector<int32_t> all(static_cast<size_t>(n_genes)), constant;
+    std::iota(all.begin(), all.end(), 0);
+    emb = eval::expression_profiles(lognorm, all, &constant);
+    if (!constant.empty()) {
+      std::vector<std::string> which;
+      for (int32_t c : constant) which.push_back(names[c]);
+      throw Error("grn programs: --vectors correlation: " + std::to_string(constant.size()) + " genes are constant over the cells of " +
+                  o.input + " (" + joined(which, 20) + "); leave them out (--genes, --hvg)");
+    }
+    width = lognorm.n_rows;
+  } else {
+    torch::NoGradGuard no_grad;
+    std::vector<int64_t> id64(ids.begin(), ids.end());
+    at::Tensor t = at::tensor(id64, at::kLong);
+    at::Tensor e = model->gene_embeddings(t).to(at::kCPU, at::kFloat).contiguous();
+    width = e.size(1);
+    emb.assign(e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+  }
+  eval::GeneProgramOptions po;
+  po.n_neighbors = o.n_neighbors;
+  po.resolution = o.resolution;
+  po.min_size = o.min_size;
+  po.seed = o.seed;
+  const eval::GenePrograms gp = eval::gene_programs({emb.data(), n_genes, width}, po);
+  const int64_t n_programs = static_cast<int64_t>(gp.programs.size());
+  nlohmann::json truth_json;
+  if (!truth.empty()) {
+    // ARI over the genes of the known programs (a gene left in a small community is a class of
+    // its own: "no program"), and over all genes with "in no known program" as one more class
+    constexpr int32_t kNone = 1 << 30;
+    std::vector<int32_t> t_in, p_in, t_all;
+    for (int64_t g = 0; g < n_genes; ++g) {
+      t_all.push_back(truth[g] < 0 ? kNone : truth[g]);
+      if (truth[g] < 0) continue;
+      t_in.push_back(truth[g]);
+      p_in.push_back(gp.program_of[g] < 0 ? kNone : gp.program_of[g]);
+    }
+    truth_json = {{"truth_col", o.truth_col},
+                  {"genes_in_known_programs", t_in.size()},
+                  {"ari_known_genes", t_in.size() > 1 ? eval::ari(t_in, p_in) : 0.0},
+                  {"ari_all_genes", eval::ari(t_all, gp.community)}};
+  }
+  std::vector<std::string> program_names;
+  for (int64_t p = 0; p < n_programs; ++p) program_names.push_back("P" + std::to_string(p));
+
+  nlohmann::json out;
+  out["settings"] = {{"model", o.model_dir}, {"structure", model->structure()}, {"input", o.input},
+                     {"gene_source", o.genes.empty() ? (o.hvg > 0 ? "hvg (seurat_v3) of --in" : "all genes of --in in the vocabulary")
+                                                     : "--genes"},
+                     {"hvg", o.hvg}, {"n_neighbors", o.n_neighbors}, {"resolution", o.resolution},
+                     {"min_size", o.min_size}, {"seed", o.seed}, {"group_col", group_col}, {"vectors", o.vectors}};
+  out["n_genes"] = n_genes;
+  out["embedding_width"] = width;
+  out["n_communities"] = gp.n_communities;
+  if (!truth_json.is_null()) out["truth"] = truth_json;
+  out["modularity"] = gp.modularity;
+  out["n_programs"] = n_programs;
+  out["genes_in_programs"] = std::count_if(gp.program_of.begin(), gp.program_of.end(), [](int32_t p) { return p >= 0; });
+  out["programs"] = nlohmann::json::array();
+  eval::Table table;
+  table.title = "Gene programs (" + std::to_string(n_programs) + " communities of >= " + std::to_string(o.min_size) + " genes)";
+  table.columns = {"program", "genes", "members"};
+  for (int64_t p = 0; p < n_programs; ++p) {
+    std::vector<std::string> members;
+    for (int64_t g : gp.programs[p]) members.push_back(names[g]);
+    out["programs"].push_back({{"name", program_names[p]}, {"genes", members}});
+    std::string list;
+    for (const auto& m : members) list += (list.empty() ? "" : " ") + m;
+    table.rows.push_back({program_names[p], std::to_string(members.size()), list});
+  }
+  std::ostringstream genes_csv;
+  genes_csv << "gene,community,program\n";
+  for (int64_t g = 0; g < n_genes; ++g)
+    genes_csv << csv_field(names[g]) << ',' << gp.community[g] << ','
+              << (gp.program_of[g] >= 0 ? program_names[gp.program_of[g]] : std::string()) << '\n';
+
+  // ---- scores per cell and per group
+  eval::Report report;
+  report.title = "Gene programs: " + o.model_dir;
+  report.tables.push_back(table);
+  std::vector<std::pair<std::string, std::string>> extra_files{{"genes.csv", genes_csv.str()}};
+  std::vector<float> cell_scores;
+  const int64_t n_cells = counts.n_rows;
+  if (!o.input.empty() && n_programs > 0) {
+    const io::CsrMatrix& x = lognorm;
+    std::vector<std::vector<int32_t>> sets;
+    for (const auto& p : gp.programs) sets.emplace_back(p.begin(), p.end());
+    const std::vector<double> s = eval::score_genes(x, sets);  // programs x cells
+    cell_scores.resize(static_cast<size_t>(n_cells * n_programs));
+    for (int64_t p = 0; p < n_programs; ++p)
+      for (int64_t c = 0; c < n_cells; ++c) cell_scores[c * n_programs + p] = static_cast<float>(s[p * n_cells + c]);
+    if (!group_col.empty()) {
+      const int64_t k = static_cast<int64_t>(groups.classes.size());
+      std::vector<double> mean(static_cast<size_t>(k * n_programs), 0.0);
+      std::vector<int64_t> count(static_cast<size_t>(k), 0);
+      for (int64_t c = 0; c < n_cells; ++c) {
+        ++count[groups.codes[c]];
+        for (int64_t p = 0; p < n_programs; ++p) mean[groups.codes[c] * n_programs + p] += s[p * n_cells + c];
+      }
+      for (int64_t g = 0; g < k; ++g)
+        for (int64_t p = 0; p < n_programs; ++p) mean[g * n_programs + p] /= double(count[g]);
+      eval::Table gt;
+      gt.title = "Mean program score per " + group_col;
+      gt.columns = {group_col, "cells"};
+      for (const auto& n : program_names) gt.columns.push_back(n);
+      nlohmann::json gj = nlohmann::json::object();
+      std::ostringstream gcsv;
+      gcsv << csv_field(group_col);
+      for (const auto& n : program_names) gcsv << ',' << n;
+      gcsv << '\n';
+      for (int64_t g = 0; g < k; ++g) {
+        std::vector<std::string> row{groups.classes[g], std::to_string(count[g])};
+        std::vector<double> v;
+        gcsv << csv_field(groups.classes[g]);
+        for (int64_t p = 0; p < n_programs; ++p) {
+          row.push_back(eval::cell(mean[g * n_programs + p], 3));
+          v.push_back(mean[g * n_programs + p]);
+          gcsv << ',' << eval::cell(mean[g * n_programs + p], 6);
+        }
+        gcsv << '\n';
+        gt.rows.push_back(row);
+        gj[groups.classes[g]] = {{"cells", count[g]}, {"mean_scores", v}};
+      }
+      out["group_scores"] = gj;
+      report.tables.push_back(gt);
+      extra_files.emplace_back("group_scores.csv", gcsv.str());
+      // heat map: per program, z-score of the group means
+      eval::Heatmap h;
+      h.title = "Gene program scores per " + group_col;
+      h.subtitle = std::to_string(n_programs) + " programs of " + o.model_dir + "; colour: group mean standardised per program";
+      h.rows = groups.classes;
+      h.columns = program_names;
+      h.values.assign(static_cast<size_t>(k * n_programs), 0.0);
+      for (int64_t p = 0; p < n_programs; ++p) {
+        double mu = 0, ss = 0;
+        for (int64_t g = 0; g < k; ++g) mu += mean[g * n_programs + p] / double(k);
+        for (int64_t g = 0; g < k; ++g) ss += (mean[g * n_programs + p] - mu) * (mean[g * n_programs + p] - mu);
+        const double sd = k > 1 ? std::sqrt(ss / double(k - 1)) : 0.0;
+        for (int64_t g = 0; g < k; ++g) h.values[g * n_programs + p] = sd > 0 ? (mean[g * n_programs + p] - mu) / sd : 0.0;
+      }
+      h.legend = "z-score";
+      report.svgs.emplace_back("heatmap.svg", eval::heatmap_svg(h));
+    }
+  }
+  out["n_cells"] = n_cells;
+  out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.results = out;
+  report.notes = {std::to_string(n_genes) + " genes (" + out["settings"]["gene_source"].get<std::string>() +
+                      "), gene embeddings of width " + std::to_string(width) + "; cosine " + std::to_string(o.n_neighbors) +
+                      "-neighbour graph (UMAP connectivities), Leiden at resolution " + eval::cell(o.resolution, 2) + " (seed " +
+                      std::to_string(o.seed) + "): " + std::to_string(gp.n_communities) + " communities, " +
+                      std::to_string(n_programs) + " with >= " + std::to_string(o.min_size) + " genes.",
+                  "Scores: scanpy's score_genes (50 control genes per expression bin, 25 bins, random_state 0) on "
+                  "log1p(normalize_total 1e4) of the counts of the selected genes. docs/grn.md."};
+
+  // ---- write: the folder whole, then the .h5ad copy
+  fs::path target(o.out_dir);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  util::AtomicPath folder(o.out_dir);
+  const std::string tmp = folder.make_folder();
+  eval::write_report(tmp, report);
+  for (const auto& [name, content] : extra_files) eval::write_text(tmp + "/" + name, content);
+  if (!o.write_h5ad.empty()) {
+    io::update_h5ad(o.input, o.write_h5ad, [&](io::AnnData& a) {
+      if (a.root.child("obsm") == nullptr) a.root.set("obsm", io::make_dict());
+      a.root.child("obsm")->set(o.key, io::make_array(io::Array::from(cell_scores, {n_cells, n_programs})));
+      if (a.root.child("uns") == nullptr) a.root.set("uns", io::make_dict());
+      io::Node u = io::make_dict();
+      u.set("names", io::make_string_array(program_names));
+      std::vector<std::string> joined_genes;
+      for (const auto& p : gp.programs) {
+        std::string s;
+        for (int64_t g : p) s += (s.empty() ? "" : " ") + names[g];
+        joined_genes.push_back(s);
+      }
+      u.set("genes", io::make_string_array(joined_genes));
+      u.set("model", io::make_string(o.model_dir));
+      u.set("key", io::make_string(o.key));
+      a.root.child("uns")->set("scfm_grn_programs", std::move(u));
+    });
+  }
+  folder.commit();
+  return out;
+}
+
+}  // namespace scfm::tasks
