@@ -79,12 +79,12 @@ class ChecksummedFile {
   int64_t offset_ = 0;
 };
 
-// fsync of a file written and closed earlier: its data and size reach the disk.
 // What a failed write of the store at `path` reports: the temporary folder goes, the target stays.
 Error not_written(const std::string& path, const Error& e) {
   return Error(path + ": the cell store was not written (" + e.what() + "); what was there before is untouched");
 }
 
+// fsync of a file written and closed earlier: its data and size reach the disk.
 void sync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path + ": cannot open to sync: " + std::strerror(errno));

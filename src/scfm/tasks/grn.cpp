@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <numeric>
-#include <sstream>
 
 #include "scfm/eval/cluster_metrics.h"
 #include "scfm/eval/dataset.h"
@@ -64,13 +63,6 @@ std::string joined(const std::vector<std::string>& names, size_t most) {
   for (size_t i = 0; i < names.size() && i < most; ++i) s += (i ? ", " : "") + names[i];
   if (names.size() > most) s += ", ... (" + std::to_string(names.size()) + " in all)";
   return s;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 }  // namespace
@@ -192,8 +184,7 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
   }
 
   // ---- gene vectors and programs
-  auto model = model::load_pretrain_model(o.model_dir, o.allow_partial);
-  model->module().eval();
+  std::string structure = "(not used: --vectors correlation)";
   std::vector<float> emb;
   int64_t width = 0;
   if (o.vectors == "correlation") {
@@ -208,6 +199,9 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
     }
     width = lognorm.n_rows;
   } else {
+    auto model = model::load_pretrain_model(o.model_dir, o.allow_partial);
+    model->module().eval();
+    structure = model->structure();
     torch::NoGradGuard no_grad;
     std::vector<int64_t> id64(ids.begin(), ids.end());
     at::Tensor t = at::tensor(id64, at::kLong);
@@ -243,7 +237,7 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
   for (int64_t p = 0; p < n_programs; ++p) program_names.push_back("P" + std::to_string(p));
 
   nlohmann::json out;
-  out["settings"] = {{"model", o.model_dir}, {"structure", model->structure()}, {"input", o.input},
+  out["settings"] = {{"model", o.model_dir}, {"structure", structure}, {"input", o.input},
                      {"gene_source", o.genes.empty() ? (o.hvg > 0 ? "hvg (seurat_v3) of --in" : "all genes of --in in the vocabulary")
                                                      : "--genes"},
                      {"hvg", o.hvg}, {"n_neighbors", o.n_neighbors}, {"resolution", o.resolution},
@@ -267,17 +261,17 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
     for (const auto& m : members) list += (list.empty() ? "" : " ") + m;
     table.rows.push_back({program_names[p], std::to_string(members.size()), list});
   }
-  std::ostringstream genes_csv;
-  genes_csv << "gene,community,program\n";
+  eval::Table genes_table;
+  genes_table.columns = {"gene", "community", "program"};
   for (int64_t g = 0; g < n_genes; ++g)
-    genes_csv << csv_field(names[g]) << ',' << gp.community[g] << ','
-              << (gp.program_of[g] >= 0 ? program_names[gp.program_of[g]] : std::string()) << '\n';
+    genes_table.rows.push_back({names[g], std::to_string(gp.community[g]),
+                                gp.program_of[g] >= 0 ? program_names[gp.program_of[g]] : std::string()});
 
   // ---- scores per cell and per group
   eval::Report report;
   report.title = "Gene programs: " + o.model_dir;
   report.tables.push_back(table);
-  std::vector<std::pair<std::string, std::string>> extra_files{{"genes.csv", genes_csv.str()}};
+  std::vector<std::pair<std::string, std::string>> extra_files{{"genes.csv", genes_table.csv()}};
   std::vector<float> cell_scores;
   const int64_t n_cells = counts.n_rows;
   if (!o.input.empty() && n_programs > 0) {
@@ -303,26 +297,25 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
       gt.columns = {group_col, "cells"};
       for (const auto& n : program_names) gt.columns.push_back(n);
       nlohmann::json gj = nlohmann::json::object();
-      std::ostringstream gcsv;
-      gcsv << csv_field(group_col);
-      for (const auto& n : program_names) gcsv << ',' << n;
-      gcsv << '\n';
+      eval::Table scores_csv;  // the same with 6 decimals and without the cell counts
+      scores_csv.columns = {group_col};
+      for (const auto& n : program_names) scores_csv.columns.push_back(n);
       for (int64_t g = 0; g < k; ++g) {
         std::vector<std::string> row{groups.classes[g], std::to_string(count[g])};
+        std::vector<std::string> csv_row{groups.classes[g]};
         std::vector<double> v;
-        gcsv << csv_field(groups.classes[g]);
         for (int64_t p = 0; p < n_programs; ++p) {
           row.push_back(eval::cell(mean[g * n_programs + p], 3));
+          csv_row.push_back(eval::cell(mean[g * n_programs + p], 6));
           v.push_back(mean[g * n_programs + p]);
-          gcsv << ',' << eval::cell(mean[g * n_programs + p], 6);
         }
-        gcsv << '\n';
         gt.rows.push_back(row);
+        scores_csv.rows.push_back(csv_row);
         gj[groups.classes[g]] = {{"cells", count[g]}, {"mean_scores", v}};
       }
       out["group_scores"] = gj;
       report.tables.push_back(gt);
-      extra_files.emplace_back("group_scores.csv", gcsv.str());
+      extra_files.emplace_back("group_scores.csv", scores_csv.csv());
       // heat map: per program, z-score of the group means
       eval::Heatmap h;
       h.title = "Gene program scores per " + group_col;
