@@ -1,9 +1,11 @@
 // scfm grn programs --model DIR (--genes A,B,... | --in X.h5ad [--hvg N]) --out DIR
+// scfm grn attention --model DIR --in X.h5ad --group-col C [--genes ... | --hvg N] [--compare A,B] --out DIR
 #include <fstream>
 #include <iostream>
 
 #include "commands.h"
 #include "scfm/tasks/grn.h"
+#include "scfm/tasks/grn_attention.h"
 #include "scfm/util/error.h"
 
 namespace scfm::cli {
@@ -30,7 +32,7 @@ std::vector<std::string> gene_list(const std::vector<std::string>& args) {
 }  // namespace
 
 void add_grn(CLI::App& app, GlobalOptions&) {
-  auto* cmd = app.add_subcommand("grn", "Gene networks: programs from the model's gene embeddings (scGPT's GRN tutorial)");
+  auto* cmd = app.add_subcommand("grn", "Gene networks: programs from gene embeddings, networks from attention (scGPT's GRN tutorials)");
   cmd->require_subcommand(1);
   auto* pr = cmd->add_subcommand("programs", "Gene programs: cosine kNN graph of gene embeddings, Leiden, metagene scores per cell");
   auto o = std::make_shared<tasks::GrnProgramsOptions>();
@@ -71,6 +73,41 @@ void add_grn(CLI::App& app, GlobalOptions&) {
       std::cout << "; ARI vs " << o->truth_col << ": " << r["truth"]["ari_known_genes"].get<double>() << " (known genes), "
                 << r["truth"]["ari_all_genes"].get<double>() << " (all genes)";
     std::cout << " -> " << o->out_dir << "\n";
+  });
+
+  auto* at = cmd->add_subcommand("attention", "Gene-gene network from the last layer's attention, averaged per group (scGPT's attention GRN)");
+  auto a = std::make_shared<tasks::GrnAttentionOptions>();
+  auto a_genes = std::make_shared<std::vector<std::string>>();
+  auto a_json = std::make_shared<bool>(false);
+  at->add_option("--model", a->model_dir, "Run folder or scGPT checkpoint folder (transformer or scgpt)")->required();
+  at->add_option("--in", a->input, "Dataset (.h5ad, counts in X or --layer)")->required();
+  at->add_option("--group-col", a->group_col, "obs column: attention is averaged over the cells of each group")->required();
+  at->add_option("--out", a->out_dir, "Output folder: results.json/md, edges.csv, diff_edges.csv, attention.npy, network.svg")->required();
+  at->add_option("--genes", *a_genes, "The gene panel (comma-separated, or @FILE one per line); default: the genes of --in")->delimiter(',');
+  at->add_option("--hvg", a->hvg, "Use the N most variable genes of --in (seurat_v3 on counts); 0 = all")->capture_default_str();
+  at->add_option("--gene-col", a->gene_col, "var column holding gene names (default: the var index)");
+  at->add_option("--layer", a->layer, "Read this layer instead of X");
+  at->add_option("--groups", a->groups, "Only these groups (comma-separated); default: every group")->delimiter(',');
+  at->add_option("--compare", a->compare, "Two groups A,B: edges of the difference A - B (e.g. perturbed,control)")->delimiter(',');
+  at->add_option("--attention-layer", a->attention_layer, "Encoder layer whose attention is read (negative: from the end)")->capture_default_str();
+  at->add_option("--normalize", a->normalize, "rank (scGPT: by row, then by column) or softmax (attention probabilities)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"rank", "softmax"}));
+  at->add_option("--top-k", a->top_k, "Targets kept per source gene in edges.csv")->capture_default_str();
+  at->add_option("--max-cells", a->max_cells, "At most N cells per group (chosen by --seed); 0 = all")->capture_default_str();
+  at->add_option("--network-edges", a->network_edges, "Edges drawn in network.svg")->capture_default_str();
+  at->add_option("--seed", a->seed, "Key of the --max-cells choice")->capture_default_str();
+  at->add_flag("--allow-partial", a->allow_partial, "Load a checkpoint with missing or unexpected keys (reported)");
+  at->add_flag("--json", *a_json, "Print results.json to stdout");
+  at->callback([a, a_genes, a_json] {
+    a->genes = gene_list(*a_genes);
+    const nlohmann::json r = tasks::grn_attention(*a);
+    if (*a_json) {
+      std::cout << r.dump(2) << "\n";
+      return;
+    }
+    std::cout << "grn attention: " << r["n_genes"] << " genes, " << r["groups"].size() << " groups, " << r["heads"]
+              << " heads -> " << a->out_dir << "\n";
   });
 }
 

@@ -63,6 +63,7 @@ class TinyModel : public model::PretrainModel {
   std::string structure() const override { return "tiny"; }
   bool per_token() const override { return false; }
   at::Tensor gene_embeddings(const at::Tensor& ids) override { return net_->emb(ids); }
+  at::Tensor attention_logits(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t) override { return {}; }
 
  private:
   std::shared_ptr<TinyNet> net_;

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "scfm/util/error.h"
+#include "scfm/util/one_blas_thread.h"
 
 // The Fortran BLAS/LAPACK entry points (column-major; every argument by pointer).
 extern "C" {
@@ -24,19 +25,7 @@ void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const 
 namespace scfm::eval {
 namespace {
 
-// OpenBLAS's OpenMP build runs as many threads as omp_get_max_threads() says at each call. LAPACK's
-// eigensolvers split their inner products differently with more threads, so the last bits of a PCA
-// would follow the thread count; the small dense work runs on one thread inside this guard.
-class OneBlasThread {
- public:
-  OneBlasThread() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneBlasThread() { omp_set_num_threads(previous_); }
-  OneBlasThread(const OneBlasThread&) = delete;
-  OneBlasThread& operator=(const OneBlasThread&) = delete;
-
- private:
-  int previous_;
-};
+using util::OneBlasThread;  // LAPACK's eigensolvers split their inner products by the thread count too
 
 int as_int(int64_t v, const char* what) {
   if (v < 0 || v > std::numeric_limits<int>::max())
@@ -169,17 +158,27 @@ void for_each_distance_row(const CentredRows& c, int64_t max_floats, const std::
   if (n == 0) return;
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(1024, max_floats / n));
   std::vector<float> dot(static_cast<size_t>(block * n));
+  // One product per tile of kTile rows, each on one BLAS thread (util/one_blas_thread.h): a
+  // threaded sgemm's last bits follow the thread count, a fixed tile shape on one thread does not.
+  constexpr int64_t kTile = 64;
   for (int64_t b0 = 0; b0 < n; b0 += block) {
     const int64_t bn = std::min(block, n - b0);
-    gemm_abt(bn, n, c.d, 1.0f, c.x.data() + b0 * c.d, c.x.data(), 0.0f, dot.data());
+    const int64_t tiles = (bn + kTile - 1) / kTile;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < bn; ++r) {
-      const int64_t i = b0 + r;
-      float* dr = dot.data() + r * n;
-      const float ni = c.norm[i];
-      for (int64_t j = 0; j < n; ++j) dr[j] = std::max(0.0f, ni + c.norm[j] - 2.0f * dr[j]);
-      dr[i] = 0.0f;
-      fn(i, dr);
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t r0 = t * kTile, rn = std::min(kTile, bn - r0);
+      {
+        OneBlasThread one;
+        gemm_abt(rn, n, c.d, 1.0f, c.x.data() + (b0 + r0) * c.d, c.x.data(), 0.0f, dot.data() + r0 * n);
+      }
+      for (int64_t r = r0; r < r0 + rn; ++r) {
+        const int64_t i = b0 + r;
+        float* dr = dot.data() + r * n;
+        const float ni = c.norm[i];
+        for (int64_t j = 0; j < n; ++j) dr[j] = std::max(0.0f, ni + c.norm[j] - 2.0f * dr[j]);
+        dr[i] = 0.0f;
+        fn(i, dr);
+      }
     }
   }
 }

@@ -202,4 +202,64 @@ std::string heatmap_svg(const Heatmap& h) {
   return os.str();
 }
 
+std::string network_svg(const Network& n) {
+  const int nn = static_cast<int>(n.nodes.size());
+  double wmax = 0;
+  for (const NetworkEdge& e : n.edges) {
+    if (e.source < 0 || e.source >= nn || e.target < 0 || e.target >= nn)
+      throw Error("network: an edge joins nodes " + std::to_string(e.source) + " and " + std::to_string(e.target) + " of " +
+                  std::to_string(nn));
+    if (std::isfinite(e.weight)) wmax = std::max(wmax, std::abs(e.weight));
+  }
+  if (!(wmax > 0)) wmax = 1;
+  constexpr double kPi = 3.14159265358979323846;
+  const int margin = 110, top = 50, s = n.size;
+  const double cx = margin + s / 2.0, cy = top + s / 2.0, r = s / 2.0 - 10;
+  std::vector<double> x(nn), y(nn), angle(nn);
+  for (int i = 0; i < nn; ++i) {
+    angle[i] = -kPi / 2 + 2 * kPi * i / std::max(nn, 1);
+    x[i] = cx + r * std::cos(angle[i]);
+    y[i] = cy + r * std::sin(angle[i]);
+  }
+  std::ostringstream os;
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << s + 2 * margin << "\" height=\"" << top + s + 60
+     << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  os << "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" "
+        "orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n";
+  os << "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">" << escape(n.title) << "</text>\n";
+  if (!n.subtitle.empty()) os << "<text x=\"10\" y=\"34\">" << escape(n.subtitle) << "</text>\n";
+  // weakest first, so the strongest are drawn on top
+  std::vector<size_t> order(n.edges.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return std::abs(n.edges[a].weight) < std::abs(n.edges[b].weight); });
+  for (size_t i : order) {
+    const NetworkEdge& e = n.edges[i];
+    const double t = std::isfinite(e.weight) ? std::abs(e.weight) / wmax : 0;
+    // end the arrow at the target node's rim (radius 5)
+    double dx = x[e.target] - x[e.source], dy = y[e.target] - y[e.source];
+    const double len = std::sqrt(dx * dx + dy * dy);
+    const double shrink = len > 12 ? (len - 7) / len : 1;
+    dx *= shrink;
+    dy *= shrink;
+    char w[32];
+    std::snprintf(w, sizeof w, "%.4g", e.weight);
+    os << "<line class=\"edge\" x1=\"" << num(x[e.source]) << "\" y1=\"" << num(y[e.source]) << "\" x2=\""
+       << num(x[e.source] + dx) << "\" y2=\"" << num(y[e.source] + dy) << "\" stroke=\""
+       << (e.weight >= 0 ? "#b2182b" : "#2166ac") << "\" stroke-width=\"" << num(0.5 + 3.5 * t) << "\" stroke-opacity=\""
+       << num(0.25 + 0.7 * t) << "\" marker-end=\"url(#arrow)\"><title>" << escape(n.nodes[e.source]) << " -> "
+       << escape(n.nodes[e.target]) << ": " << w << "</title></line>\n";
+  }
+  for (int i = 0; i < nn; ++i) {
+    const bool right = std::cos(angle[i]) >= 0;
+    os << "<circle class=\"node\" cx=\"" << num(x[i]) << "\" cy=\"" << num(y[i])
+       << "\" r=\"5\" fill=\"#444\"/><text x=\"" << num(x[i] + (right ? 9 : -9) * 1.0) << "\" y=\"" << num(y[i] + 4)
+       << "\" text-anchor=\"" << (right ? "start" : "end") << "\">" << escape(n.nodes[i]) << "</text>\n";
+  }
+  os << "<text x=\"10\" y=\"" << top + s + 40 << "\">" << escape(n.legend) << " (widest: " << tick_label(wmax, wmax / 10)
+     << "); arrows point from source to target</text>\n";
+  os << "</svg>\n";
+  return os.str();
+}
+
 }  // namespace scfm::eval

@@ -39,6 +39,22 @@ struct Heatmap {
 // sizes disagree.
 std::string heatmap_svg(const Heatmap& h);
 
+struct NetworkEdge {
+  int source = 0, target = 0;  // node indices
+  double weight = 0;           // sets width and opacity (relative to the largest |weight|)
+};
+struct Network {
+  std::string title, subtitle;
+  std::vector<std::string> nodes;  // labels
+  std::vector<NetworkEdge> edges;  // directed, source -> target
+  std::string legend = "weight";   // what the edge width means
+  int size = 560;                  // of the square drawing area, in pixels
+};
+// Nodes on a circle (in the order given), directed edges as arrows whose width and opacity grow
+// with |weight| (red for positive, blue for negative weights), a tooltip per edge. Throws
+// scfm::Error for an edge naming a node that does not exist.
+std::string network_svg(const Network& n);
+
 // matplotlib's tab10, the palette scanpy uses for up to ten categories.
 const std::vector<std::string>& tab10();
 

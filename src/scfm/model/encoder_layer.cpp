@@ -1,7 +1,12 @@
 #include "scfm/model/encoder_layer.h"
 
 #include <ATen/ops/gelu.h>
+#include <ATen/ops/linear.h>
+#include <ATen/ops/matmul.h>
 #include <ATen/ops/relu.h>
+
+#include <cmath>
+#include <limits>
 
 #include "scfm/model/dropout.h"
 
@@ -41,6 +46,18 @@ at::Tensor EncoderLayerImpl::forward(const at::Tensor& input, const at::Tensor& 
       return x + ff(x);
   }
   return x;
+}
+
+at::Tensor EncoderLayerImpl::attention_logits(const at::Tensor& x, const at::Tensor& key_padding_mask) {
+  const at::Tensor a = options.norm == NormScheme::kPost ? x : norm1(x);
+  const int64_t B = a.size(0), T = a.size(1), E = options.d_model, H = options.nhead, D = E / H;
+  const at::Tensor qkv = at::linear(a, self_attn->in_proj_weight, self_attn->in_proj_bias);  // B x T x 3E
+  const at::Tensor q = qkv.narrow(2, 0, E).reshape({B, T, H, D}).permute({0, 2, 1, 3});
+  const at::Tensor k = qkv.narrow(2, E, E).reshape({B, T, H, D}).permute({0, 2, 3, 1});
+  at::Tensor s = at::matmul(q, k).mul_(1.0 / std::sqrt(static_cast<double>(D)));  // B x H x T x T
+  if (key_padding_mask.defined())
+    s.masked_fill_(key_padding_mask.to(at::kBool).view({B, 1, 1, T}), -std::numeric_limits<float>::infinity());
+  return s;
 }
 
 }  // namespace scfm::model

@@ -35,6 +35,11 @@ struct EncoderLayerImpl : torch::nn::Module {
   explicit EncoderLayerImpl(const EncoderLayerOptions& options);
   // x (batch, seq, d_model); key_padding_mask (batch, seq) bool, true = pad, or undefined
   at::Tensor forward(const at::Tensor& x, const at::Tensor& key_padding_mask);
+  // The self-attention scores of this layer for input x (what forward() would be given):
+  // q k^T / sqrt(D) per head, B x H x T x T (query rows, key columns), -inf at padded keys;
+  // q and k are in_proj of the attention's input (x for kPost, norm1(x) for the pre-norm schemes).
+  // The attention probabilities are their softmax over the last axis. Inference only (no dropout).
+  at::Tensor attention_logits(const at::Tensor& x, const at::Tensor& key_padding_mask);
 
   EncoderLayerOptions options;
   SelfAttention self_attn{nullptr};

@@ -7,6 +7,7 @@
 #include "scfm/io/vocab.h"
 #include "scfm/model/checkpoint.h"
 #include "scfm/model/scbench/sc_model.h"
+#include "scfm/model/scbench/transformer.h"
 #include "scfm/model/scbench/state_dict.h"
 #include "scfm/model/scgpt/load.h"
 #include "scfm/model/scgpt/transformer_model.h"
@@ -21,6 +22,17 @@ namespace fs = std::filesystem;
 bool is_scgpt(const nlohmann::json& args) {
   // scGPT's released args.json has no model_structure; scfm runs of scGPT models say "scgpt"
   return !args.contains("model_structure") || args["model_structure"] == "scgpt";
+}
+
+// Runs x through layers[0, layer) and returns layer `layer`'s attention logits (negative: from the end).
+at::Tensor layers_attention(std::vector<EncoderLayer>& layers, at::Tensor x, const at::Tensor& mask, int64_t layer) {
+  const int64_t n = static_cast<int64_t>(layers.size());
+  const int64_t l = layer < 0 ? n + layer : layer;
+  if (l < 0 || l >= n)
+    throw Error("attention: layer " + std::to_string(layer) + " out of range; the model has " + std::to_string(n) +
+                " encoder layers (0.." + std::to_string(n - 1) + ", or -1 for the last)");
+  for (int64_t i = 0; i < l; ++i) x = layers[i]->forward(x, mask);
+  return layers[l]->attention_logits(x, mask);
 }
 
 class ScBenchAdapter : public PretrainModel {
@@ -47,6 +59,13 @@ class ScBenchAdapter : public PretrainModel {
   at::Tensor gene_embeddings(const at::Tensor& ids) override {
     at::Tensor e = m_->embedding->forward(ids);
     return m_->emb_trans.is_empty() ? e : m_->emb_trans->forward(e);
+  }
+  at::Tensor attention_logits(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& mask,
+                              int64_t layer) override {
+    auto tf = std::dynamic_pointer_cast<scbench::TransformerEncoderImpl>(m_->encoder);
+    if (!tf)
+      throw Error("attention: model_structure " + structure() + " has no self-attention layers (transformer and scgpt have)");
+    return layers_attention(tf->layer_list, m_->encoder_input(genes, values, mask), mask, layer);
   }
 
  private:
@@ -81,6 +100,11 @@ class ScGptAdapter : public PretrainModel {
   std::string structure() const override { return "scgpt"; }
   bool per_token() const override { return true; }
   at::Tensor gene_embeddings(const at::Tensor& ids) override { return m_->encoder->forward(ids); }
+  at::Tensor attention_logits(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& mask,
+                              int64_t layer) override {
+    const at::Tensor m = mask.defined() ? mask.to(at::kBool) : mask;
+    return layers_attention(m_->transformer_encoder->stack, m_->encoder_input(genes, values, m), m, layer);
+  }
 
  private:
   scgpt::TransformerModel m_;

@@ -40,6 +40,14 @@ class PretrainModel {
   // takes it (model.encoder(gene_ids): the embedding and its LayerNorm); scBenchmark's models: the
   // embedding (and emb_trans when the table is narrower than the model).
   virtual at::Tensor gene_embeddings(const at::Tensor& ids) = 0;
+  // Self-attention scores of encoder layer `layer` (0-based; negative counts from the end, -1 =
+  // the last), as scGPT's attention-GRN tutorial takes them: the input embedded and run through
+  // the layers before it as forward() runs them, then q k^T / sqrt(D) per head from that layer's
+  // in_proj: B x H x T x T (query rows, key columns), -inf at padded keys. Call in eval mode
+  // under no_grad. Throws scfm::Error for backbones without self-attention and for a layer out of
+  // range.
+  virtual at::Tensor attention_logits(const at::Tensor& genes, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                                      int64_t layer) = 0;
 };
 
 }  // namespace scfm::model

@@ -1,6 +1,7 @@
 #include "scfm/tasks/cell_input.h"
 
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/zeros.h>
 
 #include <algorithm>
 #include <cmath>
@@ -117,6 +118,57 @@ CellTokens CellInput::tokens(const io::CsrMatrix& block, const std::vector<int64
   out.genes = at::from_blob(genes.data(), {bn, longest}, at::kLong).clone();
   out.values = at::from_blob(values.data(), {bn, longest}, at::kFloat).clone();
   out.padding = at::from_blob(pad.data(), {bn, longest}, at::kByte).to(at::kBool);
+  return out;
+}
+
+CellTokens CellInput::panel_tokens(const io::CsrMatrix& block, const std::vector<int64_t>& rows,
+                                   const std::vector<int64_t>& cells, const std::vector<int32_t>& panel) const {
+  const int64_t bn = static_cast<int64_t>(rows.size()), T = static_cast<int64_t>(panel.size()) + 1;
+  std::vector<int32_t> slot(static_cast<size_t>(n_vocab_), -1);  // vocab id -> panel position
+  for (size_t k = 0; k < panel.size(); ++k) {
+    if (panel[k] < 0 || panel[k] >= n_vocab_ || slot[panel[k]] >= 0)
+      throw Error("panel tokens: panel ids must be distinct vocabulary ids; id " + std::to_string(panel[k]) + " is not");
+    slot[panel[k]] = static_cast<int32_t>(k);
+  }
+  std::vector<int64_t> genes(static_cast<size_t>(bn * T));
+  std::vector<float> values(static_cast<size_t>(bn * T), 0.0f);
+  for (int64_t i = 0; i < bn; ++i) {
+    genes[i * T] = cls_id_;
+    values[i * T] = conv_.cls_value;
+    for (int64_t k = 1; k < T; ++k) genes[i * T + k] = panel[k - 1];
+    const std::vector<Token> t = raw_tokens(block, rows[i], var_to_id_);
+    float* v = values.data() + i * T + 1;
+    if (conv_.binned) {
+      io::CsrMatrix row;  // the panel's non-zero counts, in panel order
+      row.n_rows = 1;
+      row.n_cols = T - 1;
+      std::vector<std::pair<int32_t, float>> nz;
+      for (const Token& x : t)
+        if (slot[x.id] >= 0) nz.emplace_back(slot[x.id], x.value);
+      std::sort(nz.begin(), nz.end());
+      for (const auto& [k, x] : nz) {
+        row.indices.push_back(k);
+        row.data.push_back(x);
+      }
+      row.indptr = {0, static_cast<int64_t>(nz.size())};
+      pp::BinningOptions bo;
+      bo.n_bins = static_cast<int>(conv_.n_bins);
+      bo.mode = sample_ ? pp::BinningMode::Keyed : pp::BinningMode::Deterministic;
+      bo.seed = seed_;
+      const pp::BinnedMatrix bins = pp::binning(row, bo, cells[i]);
+      for (size_t k = 0; k < nz.size(); ++k) v[nz[k].first] = static_cast<float>(bins.bins[k]);
+    } else {
+      std::vector<float> x(t.size());
+      for (size_t k = 0; k < t.size(); ++k) x[k] = t[k].value;
+      pp::log1p_normalize_cell(x.data(), x.size());
+      for (size_t k = 0; k < t.size(); ++k)
+        if (slot[t[k].id] >= 0) v[slot[t[k].id]] = x[k];
+    }
+  }
+  CellTokens out;
+  out.genes = at::from_blob(genes.data(), {bn, T}, at::kLong).clone();
+  out.values = at::from_blob(values.data(), {bn, T}, at::kFloat).clone();
+  out.padding = at::zeros({bn, T}, at::kBool);
   return out;
 }
 

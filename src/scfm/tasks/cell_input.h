@@ -38,6 +38,13 @@ class CellInput {
   // any randomness).
   CellTokens tokens(const io::CsrMatrix& block, const std::vector<int64_t>& rows,
                     const std::vector<int64_t>& cells) const;
+  // Every cell gets the same tokens, as scGPT's attention-GRN tutorial feeds its genes: <cls>, then
+  // the vocab ids `panel` in that order, zeros included, no padding. Values as tokens() computes
+  // them: log1p(x * 1e4 / total) with the total over all of the cell's matched genes (a gene
+  // absent from the cell: 0), or bins of the panel's counts (0 stays bin 0). No gene sampling; the
+  // panel may be longer than max_len().
+  CellTokens panel_tokens(const io::CsrMatrix& block, const std::vector<int64_t>& rows, const std::vector<int64_t>& cells,
+                          const std::vector<int32_t>& panel) const;
   int64_t max_len() const { return max_len_; }
 
  private:

@@ -19,129 +19,37 @@
 #include "scfm/io/h5ad.h"
 #include "scfm/io/vocab.h"
 #include "scfm/model/factory.h"
-#include "scfm/pp/hvg.h"
 #include "scfm/pp/normalize.h"
-#include "scfm/tasks/cell_input.h"
+#include "scfm/tasks/grn_genes.h"
 #include "scfm/util/atomic_file.h"
 #include "scfm/util/error.h"
 
 namespace scfm::tasks {
-namespace {
-
 namespace fs = std::filesystem;
-
-// The columns `keep` of m, in that order.
-io::CsrMatrix select_columns(const io::CsrMatrix& m, const std::vector<int32_t>& keep) {
-  std::vector<int32_t> slot(static_cast<size_t>(m.n_cols), -1);
-  for (size_t k = 0; k < keep.size(); ++k) slot[keep[k]] = static_cast<int32_t>(k);
-  io::CsrMatrix out;
-  out.n_rows = m.n_rows;
-  out.n_cols = static_cast<int64_t>(keep.size());
-  out.indptr.reserve(static_cast<size_t>(m.n_rows) + 1);
-  for (int64_t r = 0; r < m.n_rows; ++r) {
-    const size_t begin = out.indices.size();
-    for (int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e)
-      if (slot[m.indices[e]] >= 0) {
-        out.indices.push_back(slot[m.indices[e]]);
-        out.data.push_back(m.data[e]);
-      }
-    // keep's order need not be ascending: sort the row by its new column
-    std::vector<std::pair<int32_t, float>> row;
-    for (size_t e = begin; e < out.indices.size(); ++e) row.emplace_back(out.indices[e], out.data[e]);
-    std::sort(row.begin(), row.end());
-    for (size_t e = begin; e < out.indices.size(); ++e) {
-      out.indices[e] = row[e - begin].first;
-      out.data[e] = row[e - begin].second;
-    }
-    out.indptr.push_back(static_cast<int64_t>(out.indices.size()));
-  }
-  return out;
-}
-
-std::string joined(const std::vector<std::string>& names, size_t most) {
-  std::string s;
-  for (size_t i = 0; i < names.size() && i < most; ++i) s += (i ? ", " : "") + names[i];
-  if (names.size() > most) s += ", ... (" + std::to_string(names.size()) + " in all)";
-  return s;
-}
-
-}  // namespace
 
 nlohmann::json grn_programs(const GrnProgramsOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.genes.empty() && o.input.empty()) throw Error("grn programs: give the genes (--genes) or a dataset (--in X.h5ad)");
-  if (o.hvg < 0) throw Error("grn programs: --hvg must be >= 0");
-  if (o.hvg > 0 && o.input.empty()) throw Error("grn programs: --hvg needs --in (the genes' counts)");
   if (!o.write_h5ad.empty() && o.input.empty()) throw Error("grn programs: --write-h5ad needs --in");
   const io::Vocab vocab = io::Vocab::load(o.model_dir + "/vocab.json");
 
   // ---- the genes: names, vocab ids and (with --in) their var columns
-  std::vector<std::string> names;
-  std::vector<int32_t> ids, columns;
   io::AnnData ad;
-  io::CsrMatrix counts;  // cells x selected genes
-  if (!o.input.empty()) {
-    ad = io::read_h5ad(o.input);
-    const io::GeneMatch match = match_model_genes(vocab, ad, o.gene_col, o.input, "grn programs");
-    const std::vector<std::string> var = io::gene_names(ad, o.gene_col);
-    std::map<std::string, int32_t> column_of;
-    for (size_t j = 0; j < var.size(); ++j)
-      if (match.var_to_id[j] >= 0) column_of.emplace(var[j], static_cast<int32_t>(j));  // first occurrence
-    if (!o.genes.empty()) {
-      std::vector<std::string> not_vocab, not_file;
-      for (const std::string& g : o.genes) {
-        if (vocab.id(g) < 0) not_vocab.push_back(g);
-        else if (column_of.count(g) == 0) not_file.push_back(g);
-      }
-      if (!not_vocab.empty() || !not_file.empty())
-        throw Error("grn programs: " +
-                    (not_vocab.empty() ? std::string()
-                                       : std::to_string(not_vocab.size()) + " of the --genes are not in the model's vocabulary (" +
-                                             o.model_dir + "/vocab.json): " + joined(not_vocab, 50)) +
-                    (!not_vocab.empty() && !not_file.empty() ? "; " : "") +
-                    (not_file.empty() ? std::string()
-                                      : std::to_string(not_file.size()) + " are not genes of " + o.input + ": " + joined(not_file, 50)));
-      for (const std::string& g : o.genes)
-        if (std::find(names.begin(), names.end(), g) == names.end()) {
-          names.push_back(g);
-          columns.push_back(column_of.at(g));
-        }
-    } else {
-      for (size_t j = 0; j < var.size(); ++j)
-        if (match.var_to_id[j] >= 0 && column_of.at(var[j]) == static_cast<int32_t>(j)) {
-          names.push_back(var[j]);
-          columns.push_back(static_cast<int32_t>(j));
-        }
-    }
-    counts = select_columns(ad.matrix_csr(o.layer), columns);
-    if (o.hvg > 0 && o.hvg < static_cast<int64_t>(names.size())) {
-      pp::HighlyVariableGenesOptions ho;
-      ho.flavor = pp::HvgFlavor::SeuratV3;
-      ho.n_top_genes = o.hvg;
-      const pp::HighlyVariableGenes hv = pp::highly_variable_genes(counts, ho);
-      std::vector<std::string> kept_names;
-      std::vector<int32_t> kept_columns, local;
-      for (size_t k = 0; k < names.size(); ++k)
-        if (hv.highly_variable[k]) {
-          kept_names.push_back(names[k]);
-          kept_columns.push_back(columns[k]);
-          local.push_back(static_cast<int32_t>(k));
-        }
-      counts = select_columns(counts, local);
-      names = std::move(kept_names);
-      columns = std::move(kept_columns);
-    }
-  } else {
-    std::vector<std::string> missing;
-    for (const std::string& g : o.genes)
-      if (vocab.id(g) < 0) missing.push_back(g);
-    if (!missing.empty())
-      throw Error("grn programs: " + std::to_string(missing.size()) + " of the --genes are not in the model's vocabulary (" +
-                  o.model_dir + "/vocab.json): " + joined(missing, 50));
-    for (const std::string& g : o.genes)
-      if (std::find(names.begin(), names.end(), g) == names.end()) names.push_back(g);
-  }
-  for (const std::string& g : names) ids.push_back(vocab.id(g));
+  if (!o.input.empty()) ad = io::read_h5ad(o.input);
+  GrnGeneRequest request;
+  request.verb = "grn programs";
+  request.vocab_path = o.model_dir + "/vocab.json";
+  request.genes = o.genes;
+  request.data = o.input.empty() ? nullptr : &ad;
+  request.input = o.input;
+  request.gene_col = o.gene_col;
+  request.layer = o.layer;
+  request.hvg = o.hvg;
+  GrnGenes selected = select_grn_genes(vocab, request);
+  const std::vector<std::string>& names = selected.names;
+  const std::vector<int32_t>& ids = selected.ids;
+  const std::vector<int32_t>& columns = selected.columns;
+  const io::CsrMatrix& counts = selected.counts;
   const int64_t n_genes = static_cast<int64_t>(names.size());
   if (n_genes < 2) throw Error("grn programs: " + std::to_string(n_genes) + " gene(s) selected; programs need at least 2");
 
@@ -238,8 +146,7 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
 
   nlohmann::json out;
   out["settings"] = {{"model", o.model_dir}, {"structure", structure}, {"input", o.input},
-                     {"gene_source", o.genes.empty() ? (o.hvg > 0 ? "hvg (seurat_v3) of --in" : "all genes of --in in the vocabulary")
-                                                     : "--genes"},
+                     {"gene_source", selected.source},
                      {"hvg", o.hvg}, {"n_neighbors", o.n_neighbors}, {"resolution", o.resolution},
                      {"min_size", o.min_size}, {"seed", o.seed}, {"group_col", group_col}, {"vectors", o.vectors}};
   out["n_genes"] = n_genes;

@@ -149,19 +149,9 @@ ScModelOutput ScModelImpl::forward_gene_only(const at::Tensor& src, const at::Te
   return forward_impl(src, {}, key_padding_mask, {}, cls_offset);
 }
 
-ScModelOutput ScModelImpl::forward_impl(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
-                                        const at::Tensor& loss_positions, const at::Tensor& cls_offset) {
+ScModelImpl::TokenInput ScModelImpl::token_input(const at::Tensor& src, const at::Tensor& values,
+                                                 const at::Tensor& cls_offset) {
   const int64_t B = src.size(0), T = src.size(1);
-  at::Tensor pos;  // the flat positions the heads compute (all when undefined)
-  if (loss_positions.defined()) {
-    if (loss_positions.sizes() != src.sizes() || loss_positions.scalar_type() != at::kBool)
-      throw Error(std::string("scBenchmark ") + structure_name(structure_) + ": loss positions must be bool " +
-                  shape_str(src) + ", got " + shape_str(loss_positions) + " " +
-                  std::string(c10::toString(loss_positions.scalar_type())));
-    pos = loss_positions.reshape({-1}).nonzero().squeeze(1);
-  }
-  // per-position values into B x T, 0 elsewhere
-  auto spread = [&](const at::Tensor& v) { return at::zeros({B * T}, v.options()).index_copy(0, pos, v).view({B, T}); };
   // Per-gene work runs once per distinct gene of the batch (cells share most of their genes):
   // the embedding (and emb_trans), and below gene2query on it, then rows are gathered per token.
   // The same values; gradients are the same sums in another order (index_select's backward).
@@ -188,7 +178,28 @@ ScModelOutput ScModelImpl::forward_impl(const at::Tensor& src, const at::Tensor&
     const auto& venc = value_encoder->linears;
     total = total + model::scalar_relu_mlp(v, venc[0]->weight, venc[0]->bias, venc[1]->weight, venc[1]->bias);
   }
+  return {total, per_gene, token_gene};
+}
 
+at::Tensor ScModelImpl::encoder_input(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask) {
+  check_inputs(src, values, key_padding_mask);
+  return token_input(src, values, {}).total;
+}
+
+ScModelOutput ScModelImpl::forward_impl(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
+                                        const at::Tensor& loss_positions, const at::Tensor& cls_offset) {
+  const int64_t B = src.size(0), T = src.size(1);
+  at::Tensor pos;  // the flat positions the heads compute (all when undefined)
+  if (loss_positions.defined()) {
+    if (loss_positions.sizes() != src.sizes() || loss_positions.scalar_type() != at::kBool)
+      throw Error(std::string("scBenchmark ") + structure_name(structure_) + ": loss positions must be bool " +
+                  shape_str(src) + ", got " + shape_str(loss_positions) + " " +
+                  std::string(c10::toString(loss_positions.scalar_type())));
+    pos = loss_positions.reshape({-1}).nonzero().squeeze(1);
+  }
+  // per-position values into B x T, 0 elsewhere
+  auto spread = [&](const at::Tensor& v) { return at::zeros({B * T}, v.options()).index_copy(0, pos, v).view({B, T}); };
+  auto [total, per_gene, token_gene] = token_input(src, values, cls_offset);
   ScModelOutput out;
   at::Tensor h;
   if (structure_ == Structure::kCnnOurs) {
@@ -213,7 +224,7 @@ ScModelOutput ScModelImpl::forward_impl(const at::Tensor& src, const at::Tensor&
     const at::Tensor cell = out.cell_emb.index_select(0, at::div(pos, T, "floor"));
     out.mvc_output = spread((query * cell).sum(1));
   } else {
-    const at::Tensor query = gene2query->forward(per_gene.detach()).index_select(0, token_gene).view_as(gene_emb);
+    const at::Tensor query = gene2query->forward(per_gene.detach()).index_select(0, token_gene).view({B, T, -1});
     out.mvc_output = (query * out.cell_emb.unsqueeze(1)).sum(2);
   }
   if (!out.mlm_output.defined()) out.mlm_output = out.mvc_output.detach();

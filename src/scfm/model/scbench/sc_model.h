@@ -64,6 +64,9 @@ class ScModelImpl : public torch::nn::Module {
   // <cls> token's gene embedding before emb_trans. Outputs as forward(); mvc_output at <cls> uses
   // the gene query without the offset (the original's includes it; no loss reads that position).
   ScModelOutput forward_gene_only(const at::Tensor& src, const at::Tensor& key_padding_mask, const at::Tensor& cls_offset);
+  // What forward() gives the encoder (B x T x embsize): gene embedding (and emb_trans) plus the
+  // value encoding. For the attention GRN, which runs the transformer's layers itself.
+  at::Tensor encoder_input(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask);
 
   const ScModelConfig& config() const { return config_; }
   Structure structure() const { return structure_; }
@@ -81,6 +84,12 @@ class ScModelImpl : public torch::nn::Module {
 
  private:
   void check_inputs(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask) const;
+  struct TokenInput {
+    at::Tensor total;       // B x T x embsize, the encoder's input
+    at::Tensor per_gene;    // distinct genes x embsize (after emb_trans)
+    at::Tensor token_gene;  // B*T: each token's row of per_gene
+  };
+  TokenInput token_input(const at::Tensor& src, const at::Tensor& values, const at::Tensor& cls_offset);
   ScModelOutput forward_impl(const at::Tensor& src, const at::Tensor& values, const at::Tensor& key_padding_mask,
                              const at::Tensor& loss_positions, const at::Tensor& cls_offset);
   // cnn_ours: the permutation (B x T) that sorts each row by vocabulary position.

@@ -86,10 +86,9 @@ TransformerModelImpl::TransformerModelImpl(const ScGptConfig& c, int64_t pad_id)
   nn::init::uniform_(encoder->embedding->weight, -0.1, 0.1);
 }
 
-std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Tensor& src, const at::Tensor& values,
-                                                                    const at::Tensor& mask,
-                                                                    const at::Tensor& batch_labels,
-                                                                    const at::Tensor& pert_flags) {
+std::pair<at::Tensor, at::Tensor> TransformerModelImpl::input_impl(const at::Tensor& src, const at::Tensor& values,
+                                                                   const at::Tensor& mask, const at::Tensor& batch_labels,
+                                                                   const at::Tensor& pert_flags) {
   if (src.dim() != 2 || !at::isIntegralType(src.scalar_type(), false))
     throw Error("scGPT forward: src should be an integer (batch, seq) tensor of gene ids, got " +
                 std::string(c10::toString(src.scalar_type())) + " " + shape_string(src));
@@ -134,7 +133,20 @@ std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Te
   } else if (bn) {
     total = bn(total.permute({0, 2, 1})).permute({0, 2, 1});
   }
+  return {total, gene};
+}
+
+std::pair<at::Tensor, at::Tensor> TransformerModelImpl::encode_impl(const at::Tensor& src, const at::Tensor& values,
+                                                                    const at::Tensor& mask,
+                                                                    const at::Tensor& batch_labels,
+                                                                    const at::Tensor& pert_flags) {
+  auto [total, gene] = input_impl(src, values, mask, batch_labels, pert_flags);
   return {transformer_encoder(total, mask), gene};
+}
+
+at::Tensor TransformerModelImpl::encoder_input(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask,
+                                               const at::Tensor& batch_labels, const at::Tensor& pert_flags) {
+  return input_impl(src, values, mask, batch_labels, pert_flags).first;
 }
 
 at::Tensor TransformerModelImpl::encode(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask,

@@ -69,6 +69,10 @@ struct TransformerModelImpl : torch::nn::Module {
   // The transformer output (batch, seq, embsize): TransformerModel._encode.
   at::Tensor encode(const at::Tensor& src, const at::Tensor& values, const at::Tensor& src_key_padding_mask,
                     const at::Tensor& batch_labels = {}, const at::Tensor& pert_flags = {});
+  // What _encode gives transformer_encoder (batch, seq, embsize): gene + value encodings (and
+  // pert_encoder, batch norm). For the attention GRN, which runs the layers itself.
+  at::Tensor encoder_input(const at::Tensor& src, const at::Tensor& values, const at::Tensor& src_key_padding_mask,
+                           const at::Tensor& batch_labels = {}, const at::Tensor& pert_flags = {});
   // Cell embedding of a layer output by config.cell_emb_style; w-pool needs weights (batch, seq).
   at::Tensor cell_embedding(const at::Tensor& layer_output, const at::Tensor& weights = {}) const;
 
@@ -90,6 +94,9 @@ struct TransformerModelImpl : torch::nn::Module {
   AffineExprDecoder affine_decoder{nullptr};  // registered as decoder with pert_flags
 
  private:
+  // Returns (transformer input, gene token embeddings).
+  std::pair<at::Tensor, at::Tensor> input_impl(const at::Tensor& src, const at::Tensor& values, const at::Tensor& mask,
+                                               const at::Tensor& batch_labels, const at::Tensor& pert_flags);
   // Returns (transformer output, gene token embeddings).
   std::pair<at::Tensor, at::Tensor> encode_impl(const at::Tensor& src, const at::Tensor& values,
                                                 const at::Tensor& mask, const at::Tensor& batch_labels,
