@@ -18,6 +18,14 @@ if not sp.issparse(a.X) or a.X.format != "csr" or a.X.dtype != np.float32:
     problems.append(f"X is {type(a.X)} {a.X.dtype}")
 elif (a.X.data != np.round(a.X.data)).any() or (a.X.data <= 0).any():
     problems.append("X holds values that are not positive counts")
+elif a.X.indptr.dtype != a.X.indices.dtype:
+    problems.append(f"X's indptr is {a.X.indptr.dtype} but its indices {a.X.indices.dtype}")
+else:
+    # what scanpy users do first: a gene subset (scipy refuses mixed index widths here)
+    cols = list(range(0, a.n_vars, 3))
+    sub = a[:, cols].X.toarray()
+    if not np.array_equal(sub, a.X.toarray()[:, cols]):
+        problems.append("a[:, genes] differs from the dense columns")
 if "gene_name" not in a.var or list(a.var["gene_name"]) != list(a.var_names):
     problems.append("var['gene_name'] missing or not the gene names (GEARS's layout)")
 if "condition" not in a.obs:

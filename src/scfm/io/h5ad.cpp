@@ -148,12 +148,14 @@ Node make_csr(const CsrMatrix& m) {
   set_encoding(n, "csr_matrix", "0.1.0");
   n.set_attr("shape", Array::from(std::vector<int64_t>{m.n_rows, m.n_cols}));
   n.set("data", make_array(Array::from(m.data)));
-  n.set("indices", make_array(Array::from(m.indices)));
-  // scipy uses int32 index arrays while they fit
+  // scipy keeps both index arrays at one width, int32 while they fit (a CSR with int64 indptr and
+  // int32 indices fails its column indexing, adata[:, genes])
   if (m.nnz() < INT32_MAX) {
+    n.set("indices", make_array(Array::from(m.indices)));
     std::vector<int32_t> p(m.indptr.begin(), m.indptr.end());
     n.set("indptr", make_array(Array::from(p)));
   } else {
+    n.set("indices", make_array(Array::from(std::vector<int64_t>(m.indices.begin(), m.indices.end()))));
     n.set("indptr", make_array(Array::from(m.indptr)));
   }
   return n;

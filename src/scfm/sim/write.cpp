@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <thread>
@@ -245,8 +246,11 @@ void write_simulated_h5ad(const SimDesign& d, const std::string& path, const Wri
     io::h5::write_attr_string(x, "encoding-version", "0.1.0");
     io::h5::write_attr(x, "shape", io::Array::from(std::vector<int64_t>{n, n_genes}));
     Appender data(x, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1 << 18);
-    Appender indices(x, "indices", H5T_STD_I32LE, H5T_NATIVE_INT32, 1 << 18);
-    Appender indptr(x, "indptr", H5T_STD_I64LE, H5T_NATIVE_INT64, 1 << 16);
+    // One index width for both arrays, as scipy keeps them (a CSR with int64 indptr and int32
+    // indices fails scipy's column indexing, adata[:, genes]): int32 while nnz <= cells x genes fits
+    const bool wide = n * n_genes >= static_cast<int64_t>(INT32_MAX);
+    Appender indices(x, "indices", wide ? H5T_STD_I64LE : H5T_STD_I32LE, H5T_NATIVE_INT32, 1 << 18);
+    Appender indptr(x, "indptr", wide ? H5T_STD_I64LE : H5T_STD_I32LE, H5T_NATIVE_INT64, 1 << 16);
     int64_t nnz = 0;
     const int64_t zero = 0;
     indptr.append(&zero, 1);
