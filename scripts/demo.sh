@@ -2,7 +2,8 @@
 # Set-up, build, then the main job end to end on the data shipped in data/ (pbmc3k: 160 real PBMC
 # cells with 8 cell types; pbmc_small), plus cells simulated from pbmc3k for scale:
 #   ingest -> pretrain -> embed -> classify (vs a PCA baseline) -> fine-tune an annotator
-#   -> map query cells onto a reference (faiss) -> results back in .h5ad
+#   -> map query cells onto a reference (faiss) -> gene programs and attention networks
+#   -> results back in .h5ad
 # Output goes to out/demo/ (override with OUT=...). About 4 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,12 @@ $SCFM map --reference "$OUT/reference_embedded.h5ad" --query "$OUT/query_embedde
 $SCFM map --reference "$OUT/reference_embedded.h5ad" --query "$OUT/pbmc3k_embedded.h5ad" --embedding X_scfm \
   --label-col cell_type --out "$OUT/pbmc3k_mapped.h5ad" --report "$OUT/map_pbmc3k"
 
+step "gene networks: programs from the model's gene embeddings, an attention network per cell type (scGPT's GRN tutorials)"
+$SCFM grn programs --model "$OUT/run" --in data/pbmc3k.h5ad --hvg 1200 --group-col cell_type \
+  --write-h5ad "$OUT/pbmc3k_programs.h5ad" --out "$OUT/grn_programs"
+$SCFM grn attention --model "$OUT/run" --in data/pbmc3k.h5ad --group-col cell_type --hvg 200 \
+  --compare "B,CD14+ Mono" --out "$OUT/grn_attention"
+
 step "done"
 cat <<MSG
 Results (each folder: results.md, results.json, results.csv, confusion-matrix SVGs):
@@ -70,5 +77,7 @@ Results (each folder: results.md, results.json, results.csv, confusion-matrix SV
   $OUT/annotate/results.md          fine-tuned annotator scored on the query ($OUT/annotate/annotated.h5ad)
   $OUT/map_query/results.md         reference mapping of the simulated query ($OUT/query_mapped.h5ad)
   $OUT/map_pbmc3k/results.md        real pbmc3k cells mapped onto the simulated reference ($OUT/pbmc3k_mapped.h5ad)
+  $OUT/grn_programs/results.md      gene programs, their mean score per cell type (heatmap.svg)
+  $OUT/grn_attention/results.md     attention edges per cell type, B - CD14+ Mono (network.svg)
 Embeddings: obsm['X_scfm'] in $OUT/*_embedded.h5ad; the pretrained model: $OUT/run
 MSG

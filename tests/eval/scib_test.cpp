@@ -294,6 +294,22 @@ TEST(Leiden, TwoCliquesAndDeterminism) {
   EXPECT_THROW(leiden(tg, 0.0), scfm::Error);
 }
 
+TEST(Leiden, EndsOnSmallDenseGraphsAtHighResolution) {
+  // igraph's "until nothing changes" looped forever on a 6-gene program graph at resolution 40
+  // (scfm grn programs --genes with 6 genes); one pass at a time until the quality stops rising
+  // ends, and at such a resolution every vertex is best alone
+  for (int n = 2; n <= 9; ++n)
+    for (double resolution : {1.0, 10.0, 40.0}) {
+      std::vector<std::tuple<int64_t, int64_t, double>> e;
+      for (int a = 0; a < n; ++a)
+        for (int b = a + 1; b < n; ++b) e.emplace_back(a, b, 0.2 + 0.8 * scfm::test::keyed_uniform(uint64_t(n * 100 + a * 10 + b)));
+      const LeidenResult r = leiden(from_edges(n, e), resolution, 0);
+      ASSERT_EQ(r.membership.size(), static_cast<size_t>(n));
+      for (int32_t m : r.membership) EXPECT_TRUE(m >= 0 && m < r.n_clusters);
+      if (resolution == 40.0) EXPECT_EQ(r.n_clusters, n) << n;
+    }
+}
+
 TEST(Pca, MatchesAHandComputedCovariance) {
   // points on a line y = 2x with noise-free spread: one component carries all the variance
   const std::vector<float> x{0, 0, 1, 2, 2, 4, 3, 6};

@@ -125,6 +125,8 @@ TEST(GrnPrograms, BadInputIsOneLineAndWritesNothing) {
       {"", {"give the genes (--genes) or a dataset (--in"}},
       {" --genes CD3D", {"1 gene(s) selected"}},
       {" --genes @" + (tmp / "missing.txt"), {"missing.txt: cannot open the gene list"}},
+      {" --in " + setup().cells + " --genes MS4A1,CD79B,CD79A,HLA-DRA,TCL1A,HLA-DQB1 --write-h5ad " + (tmp / "s.h5ad"),
+       {"per-cell scores need at least 13 selected genes", "6 selected"}},
   };
   for (const Case& c : cases) {
     const auto r = test::run_command(s + c.args + " 2>&1");
@@ -135,6 +137,24 @@ TEST(GrnPrograms, BadInputIsOneLineAndWritesNothing) {
   }
   for (const auto& f : std::filesystem::directory_iterator(tmp.path()))
     EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
+}
+
+TEST(GrnPrograms, FewGenesGiveProgramsWithoutScores) {
+  // 6 genes, all within each other's 15 neighbours, at resolution 40: Leiden ends (it looped
+  // forever in igraph's own iteration), every gene is its own community, and no per-cell scores
+  // (scanpy's 25 expression bins need 13 genes) are promised
+  test::TempDir tmp;
+  tasks::GrnProgramsOptions o;
+  o.model_dir = setup().run;
+  o.input = setup().cells;
+  o.out_dir = tmp / "out";
+  o.genes = {"MS4A1", "CD79B", "CD79A", "HLA-DRA", "TCL1A", "HLA-DQB1"};
+  o.min_size = 1;
+  const json r = tasks::grn_programs(o);
+  EXPECT_EQ(r["n_genes"], 6);
+  EXPECT_EQ(r["n_communities"], 6);
+  EXPECT_FALSE(r.contains("group_scores"));
+  EXPECT_NE(test::read_text(tmp / "out/results.md").find("No per-cell scores"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Leiden clustering of the neighbourhood graph, as scanpy's sc.tl.leiden does it (leidenalg's
 // RBConfigurationVertexPartition: modularity with a resolution, edge weights = connectivities,
-// iterated until a pass changes nothing), on igraph's own C implementation
+// passes repeated until one no longer raises the quality, leidenalg's rule; igraph's "until the
+// partition does not change" can loop forever on small dense graphs), on igraph's own C implementation
 // (igraph_community_leiden with node weights = strengths and resolution gamma / 2m, the form
 // igraph documents as modularity). The result is the same for the same graph, resolution and
 // seed; it is not leidenalg's partition cell for cell (another random sequence), only the same

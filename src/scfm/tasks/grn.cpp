@@ -52,6 +52,11 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
   const io::CsrMatrix& counts = selected.counts;
   const int64_t n_genes = static_cast<int64_t>(names.size());
   if (n_genes < 2) throw Error("grn programs: " + std::to_string(n_genes) + " gene(s) selected; programs need at least 2");
+  // scanpy's score_genes puts the genes into 25 expression bins of round(genes / 24) genes each
+  const bool can_score = std::nearbyint(static_cast<double>(n_genes) / 24.0) >= 1;
+  if (!can_score && !o.write_h5ad.empty())
+    throw Error("grn programs: --write-h5ad: per-cell scores need at least 13 selected genes (scanpy's score_genes draws "
+                "its controls from 25 expression bins), " + std::to_string(n_genes) + " selected");
 
   // the groups, checked before the model runs
   std::string group_col = o.group_col;
@@ -181,7 +186,7 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
   std::vector<std::pair<std::string, std::string>> extra_files{{"genes.csv", genes_table.csv()}};
   std::vector<float> cell_scores;
   const int64_t n_cells = counts.n_rows;
-  if (!o.input.empty() && n_programs > 0) {
+  if (!o.input.empty() && n_programs > 0 && can_score) {
     const io::CsrMatrix& x = lognorm;
     std::vector<std::vector<int32_t>> sets;
     for (const auto& p : gp.programs) sets.emplace_back(p.begin(), p.end());
@@ -251,6 +256,9 @@ nlohmann::json grn_programs(const GrnProgramsOptions& o) {
                       std::to_string(n_programs) + " with >= " + std::to_string(o.min_size) + " genes.",
                   "Scores: scanpy's score_genes (50 control genes per expression bin, 25 bins, random_state 0) on "
                   "log1p(normalize_total 1e4) of the counts of the selected genes. docs/grn.md."};
+  if (!o.input.empty() && !can_score)
+    report.notes.push_back("No per-cell scores: " + std::to_string(n_genes) +
+                           " genes are too few for score_genes' 25 expression bins (13 or more are needed).");
 
   // ---- write: the folder whole, then the .h5ad copy
   fs::path target(o.out_dir);
