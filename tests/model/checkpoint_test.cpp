@@ -167,7 +167,7 @@ TEST(TorchPickle, MalformedBytesFailCleanly) {
     }
   };
   expect_error(std::string("\x80\x02}", 3), "truncated");                       // no STOP
-  expect_error(std::string("\x80\x02X\xff\xff\x00\x00ab.", 10), "runs past the end");  // length past the end
+  expect_error(std::string("\x80\x02X\xff\xff\x00\x00" "ab.", 10), "runs past the end");  // length past the end
   expect_error(std::string("\x80\x02h\x05.", 5), "memo slot 5");                // GET of an unwritten slot
   expect_error(std::string("\x80\x02\xff.", 4), "unknown pickle opcode 0xff");
   expect_error("cos\nsystem\n(S'echo hi'\ntR.", "checkpoint asks for os.system: refused");
@@ -178,6 +178,13 @@ TEST(TorchPickle, MalformedBytesFailCleanly) {
                "(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x04tQ"
                "K\x00K\x05\x85K\x01\x85\x89}tR."s,
       "reaches past its storage");
+  // sizes and strides whose extent wraps around 64 bits (UBSan found the signed overflow, and a
+  // wrapped extent could pass the storage check)
+  const std::string big = "\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40"s;  // LONG1 2^62
+  expect_error("\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\n("
+               "(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00" "0X\x03\x00\x00\x00" "cpuK\x04tQ"
+               "K\x00"s + big + big + "\x86"s + big + big + "\x86\x89}tR."s,
+      "beyond 64 bits");
   // and a plain dict of numbers is fine
   auto v = run(std::string("\x80\x02}X\x01\x00\x00\x00" "aK\x07s.", 13));
   ASSERT_EQ(v->kind, io::PyValue::Kind::Dict);

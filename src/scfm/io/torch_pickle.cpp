@@ -456,7 +456,12 @@ class Machine {
       for (size_t k = 0; k < t->tensor.sizes.size(); ++k) {
         if (t->tensor.sizes[k] < 0 || t->tensor.strides[k] < 0) fail("tensor with a negative size or stride");
         if (t->tensor.sizes[k] == 0) { last = -1; break; }
-        last += (t->tensor.sizes[k] - 1) * t->tensor.strides[k];
+        // hostile sizes and strides must not wrap around (signed overflow, then a view that
+        // passes the check below and reads outside its storage)
+        int64_t step = 0;
+        if (__builtin_mul_overflow(t->tensor.sizes[k] - 1, t->tensor.strides[k], &step) ||
+            __builtin_add_overflow(last, step, &last))
+          fail("tensor view with sizes and strides beyond 64 bits");
       }
       if (t->tensor.offset < 0 || last >= t->tensor.storage_numel)
         fail("tensor view reaches past its storage '" + t->tensor.storage_key + "' (" +
