@@ -173,6 +173,7 @@ nlohmann::json grn_attention(const GrnAttentionOptions& o) {
   request.gene_col = o.gene_col;
   request.layer = o.layer;
   request.hvg = o.hvg;
+  request.keep_matrix = true;  // each cell's log1p values are normalised over all its genes
   const GrnGenes selected = select_grn_genes(vocab, request);
   const std::vector<std::string>& names = selected.names;
   const int64_t n_genes = static_cast<int64_t>(names.size());
@@ -224,7 +225,7 @@ nlohmann::json grn_attention(const GrnAttentionOptions& o) {
   const model::InputConventions conv = model::input_conventions(model->args());
   const CellInput input(vocab, conv, selected.var_to_id, conv.max_len, /*sample=*/false, o.seed);
   const std::vector<int32_t>& panel = selected.ids;
-  const io::CsrMatrix x = ad.matrix_csr(o.layer);
+  const io::CsrMatrix& x = selected.matrix;
   const int64_t T = n_genes + 1;
   std::vector<std::vector<double>> mean(static_cast<size_t>(n_groups));
   int64_t heads = 0;

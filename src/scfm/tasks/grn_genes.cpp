@@ -92,7 +92,9 @@ GrnGenes select_grn_genes(const io::Vocab& vocab, const GrnGeneRequest& q) {
       }
     out.source = q.hvg > 0 ? "hvg (seurat_v3) of --in" : "all genes of --in in the vocabulary";
   }
-  out.counts = select_columns(ad.matrix_csr(q.layer), out.columns);
+  io::CsrMatrix all = ad.matrix_csr(q.layer);
+  out.counts = select_columns(all, out.columns);
+  if (q.keep_matrix) out.matrix = std::move(all);
   if (q.hvg > 0 && q.hvg < static_cast<int64_t>(out.names.size())) {
     pp::HighlyVariableGenesOptions ho;
     ho.flavor = pp::HvgFlavor::SeuratV3;

@@ -22,6 +22,7 @@ struct GrnGeneRequest {
   std::string input;                 // its path, named in errors
   std::string gene_col, layer;
   int64_t hvg = 0;
+  bool keep_matrix = false;          // also return the file's whole matrix (GrnGenes::matrix)
 };
 
 struct GrnGenes {
@@ -29,6 +30,7 @@ struct GrnGenes {
   std::vector<int32_t> ids;        // vocabulary ids
   std::vector<int32_t> columns;    // var columns of --in (empty without it)
   io::CsrMatrix counts;            // cells x the selected genes (without --in: empty)
+  io::CsrMatrix matrix;            // cells x all genes of the file, with keep_matrix (else empty)
   std::vector<int32_t> var_to_id;  // the file's genes matched to the vocabulary (io::match_genes)
   std::string source;              // how they were chosen, for the settings
 };
