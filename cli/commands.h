@@ -11,7 +11,8 @@ namespace scfm::cli {
 
 // Flags every verb shares, declared once in main.cpp.
 struct GlobalOptions {
-  int threads = 0;  // --threads: 0 = all cores
+  int threads = 0;     // --threads: 0 = all cores
+  bool quiet = false;  // --quiet: no progress bars
 };
 
 void add_info(CLI::App& app, GlobalOptions& global);
@@ -32,6 +33,8 @@ void add_integrate(CLI::App& app, GlobalOptions& global);
 void add_perturb(CLI::App& app, GlobalOptions& global);
 void add_incremental(CLI::App& app, GlobalOptions& global);
 void add_grn(CLI::App& app, GlobalOptions& global);
+void add_umap(CLI::App& app, GlobalOptions& global);
+void add_report(CLI::App& app, GlobalOptions& global);
 
 // The classify table on stdout (classify, perturb classify).
 void print_classify(const nlohmann::json& results, const tasks::ClassifyOptions& options);

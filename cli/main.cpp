@@ -9,6 +9,7 @@
 #include "scfm/runtime/supervisor.h"
 #include "scfm/runtime/threads.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 
 int main(int argc, char** argv) {
   // Before anything touches BLAS: choose OpenBLAS kernels that suit this CPU (may re-exec once).
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   scfm::cli::GlobalOptions global;
   app.add_option("--threads", global.threads, "Threads for LibTorch/OpenMP (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--quiet", global.quiet, "No progress bars (they show only on a terminal anyway)");
   bool trusted = false;  // read by runtime::supervise before parsing; declared so CLI11 accepts it
   app.add_flag("--trusted-input", trusted,
                "Read input files in this process: no supervisor, no memory or HDF5 time limit (runtime/supervisor.h)");
@@ -45,9 +47,14 @@ int main(int argc, char** argv) {
   scfm::cli::add_perturb(app, global);
   scfm::cli::add_incremental(app, global);
   scfm::cli::add_grn(app, global);
+  scfm::cli::add_umap(app, global);
+  scfm::cli::add_report(app, global);
 
   // Threads are set once flags are known and before any verb runs.
-  app.parse_complete_callback([&global] { scfm::runtime::set_threads(global.threads); });
+  app.parse_complete_callback([&global] {
+    scfm::runtime::set_threads(global.threads);
+    scfm::util::set_progress_enabled(!global.quiet);
+  });
 
   int status = 0;
   try {

@@ -21,6 +21,10 @@ PKGS=(
   python3 python3-numpy python3-scipy python3-anndata python3-h5py python3-torch
   # the libraries scib's metrics and Harmony come from (tests/eval compare against them)
   python3-sklearn python3-harmonypy python3-pandas
+  # umap-learn: the reference scfm umap is compared against (tests/eval/umap_check.py, bench/umap.sh)
+  umap-learn
+  # the browser the HTML report is checked in (tests/tasks/report_browser_check.py)
+  chromium
 )
 
 missing=()

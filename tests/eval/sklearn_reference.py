@@ -8,6 +8,7 @@ usage: sklearn_reference.py metrics IN.json OUT.json
        sklearn_reference.py gears IN.json OUT.json   (GEARS's metrics: scipy pearsonr, sklearn mse)
        sklearn_reference.py gears_split IN.json OUT.json   (GEARS's simulation split, numpy's RandomState)
        sklearn_reference.py welch IN.json OUT.json   (scipy's Welch t-test, the score scanpy ranks by)
+       sklearn_reference.py trustworthiness IN.json OUT.json   (sklearn.manifold.trustworthiness)
 """
 import json
 import sys
@@ -167,12 +168,19 @@ def f_classif(inp):
     return {"f": [None if np.isnan(v) else ("inf" if np.isinf(v) else float(v)) for v in stat]}
 
 
+def trust(inp):
+    from sklearn.manifold import trustworthiness
+    x = np.asarray(inp["x"], dtype=np.float64)
+    y = np.asarray(inp["y"], dtype=np.float64)
+    return {"t": {str(k): float(trustworthiness(x, y, n_neighbors=k)) for k in inp["k"]}}
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
     with open(src) as f:
         inp = json.load(f)
     out = {"metrics": metrics, "harmony": harmony, "gears": gears, "gears_split": gears_split,
-           "welch": welch, "f_classif": f_classif}[mode](inp)
+           "welch": welch, "f_classif": f_classif, "trustworthiness": trust}[mode](inp)
     with open(dst, "w") as f:
         json.dump(out, f)
 

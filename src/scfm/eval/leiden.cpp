@@ -11,12 +11,12 @@
 #include "scfm/util/error.h"
 
 namespace scfm::eval {
-namespace {
-
 std::mutex& igraph_mutex() {
   static std::mutex m;
   return m;
 }
+
+namespace {
 
 void check(igraph_error_t rc, const char* what) {
   if (rc != IGRAPH_SUCCESS)

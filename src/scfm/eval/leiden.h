@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "scfm/eval/neighbors.h"
@@ -24,5 +25,9 @@ struct LeidenResult {
 // Throws scfm::Error when igraph fails or the resolution is not positive. igraph is not
 // thread-safe: calls are serialised inside.
 LeidenResult leiden(const SparseGraph& graph, double resolution, uint64_t seed = 0);
+
+// igraph keeps global state (error handler, random generator): every igraph call in scfm holds
+// this lock (Leiden here, ARPACK in eval::umap).
+std::mutex& igraph_mutex();
 
 }  // namespace scfm::eval

@@ -9,9 +9,7 @@
 
 namespace scfm::eval {
 
-namespace {
-
-std::string escape(const std::string& s) {
+std::string svg_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     if (c == '<') out += "&lt;";
@@ -22,6 +20,10 @@ std::string escape(const std::string& s) {
   }
   return out;
 }
+
+namespace {
+
+std::string escape(const std::string& s) { return svg_escape(s); }
 
 std::string num(double v) {
   char buf[32];
@@ -66,7 +68,10 @@ std::string line_chart_svg(const LineChart& c) {
   }
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (x1 == x0) x0 -= 0.5, x1 += 0.5;
-  if (y1 == y0) y0 -= 0.5, y1 += 0.5;
+  if (y1 == y0) {  // a constant: a band around it on its own scale (an lr of 3e-3 stays readable)
+    const double pad = y0 == 0 ? 0.5 : 0.1 * std::fabs(y0);
+    y0 -= pad, y1 += pad;
+  }
   const double ystep = nice_step(y1 - y0, 5);
   y0 = std::floor(y0 / ystep) * ystep;
   y1 = std::ceil(y1 / ystep) * ystep;

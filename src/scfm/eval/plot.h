@@ -55,7 +55,10 @@ struct Network {
 // scfm::Error for an edge naming a node that does not exist.
 std::string network_svg(const Network& n);
 
-// matplotlib's tab10, the palette scanpy uses for up to ten categories.
+// matplotlib's tab10 (the line charts' colours).
 const std::vector<std::string>& tab10();
+
+// Text for SVG/HTML: < > & " escaped.
+std::string svg_escape(const std::string& s);
 
 }  // namespace scfm::eval

@@ -19,6 +19,7 @@
 #include "scfm/pp/normalize.h"
 #include "scfm/store/writer.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 
 namespace scfm::store {
 namespace fs = std::filesystem;
@@ -267,7 +268,11 @@ void stream_input(const std::string& path, const OpenedInput& in, const IngestOp
     if (obs != nullptr) b.obs = obs->rows(start, count);
     return b;
   };
-  for_each_block(n_obs, options.block_rows, read, consume);
+  util::Progress bar("ingest " + std::filesystem::path(path).filename().string(), n_obs, "cells");
+  for_each_block(n_obs, options.block_rows, read, [&](const Block& b) {
+    consume(b);
+    bar.advance(b.x.n_rows);
+  });
 }
 
 // scanpy's default normalize_total target: the median of the positive totals, here of every kept

@@ -14,6 +14,7 @@
 #include "scfm/model/factory.h"
 #include "scfm/tasks/cell_input.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 
 namespace scfm::tasks {
 namespace {
@@ -81,6 +82,7 @@ nlohmann::json embed(const EmbedOptions& o) {
   std::vector<float> emb;
   CellInput input(vocab, conv, match.var_to_id, max_len, o.sample, o.seed);
 
+  util::Progress bar("embed", n, "cells");
   for (int64_t start = 0; start < n; start += o.block_cells) {
     const int64_t count = std::min(o.block_cells, n - start);
     io::CsrMatrix block = reader.read_rows(start, count);
@@ -102,6 +104,7 @@ nlohmann::json embed(const EmbedOptions& o) {
         emb.reserve(static_cast<size_t>(n * width));
       }
       emb.insert(emb.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+      bar.advance(bn);
     }
   }
   if (width < 0) width = 0;

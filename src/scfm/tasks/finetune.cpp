@@ -28,6 +28,7 @@
 #include "scfm/tasks/cell_input.h"
 #include "scfm/util/atomic_file.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 
 namespace scfm::tasks {
 namespace {
@@ -194,6 +195,8 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
     for (int64_t i : sampler.indices(epoch)) order.push_back(train[i]);
     double loss_sum = 0;
     int64_t seen = 0;
+    util::Progress bar("finetune epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
+                       static_cast<int64_t>(order.size()), "cells");
     for (size_t b = 0; b < order.size(); b += static_cast<size_t>(o.batch_size)) {
       std::vector<int64_t> batch(order.begin() + b, order.begin() + std::min(order.size(), b + o.batch_size));
       at::Tensor logits = head(forward_cells(input, ref.x, batch));
@@ -204,7 +207,10 @@ nlohmann::json finetune_annotate(const FinetuneOptions& o) {
       optimizer.step();
       loss_sum += loss.item<double>() * static_cast<double>(batch.size());
       seen += static_cast<int64_t>(batch.size());
+      bar.advance(static_cast<int64_t>(batch.size()));
+      if (bar.shown()) bar.note("loss " + std::to_string(loss_sum / static_cast<double>(seen)).substr(0, 6));
     }
+    bar.finish();
     at::Tensor probs = predict(input, ref.x, valid);
     const double vloss = at::cross_entropy_loss(probs.clamp_min(1e-12).log(), valid_targets, {}, at::Reduction::Mean,
                                                 -100, 0.0).item<double>();

@@ -36,6 +36,7 @@
 #include "scfm/tasks/scgpt_finetune.h"
 #include "scfm/train/objective.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 
 namespace fs = std::filesystem;
 
@@ -216,7 +217,11 @@ nlohmann::json integrate(const IntegrateOptions& o) {
     net->train();
     double sums[6] = {0, 0, 0, 0, 0, 0};  // mse, zero nll, gepc, gepc zero nll, ecs, dab
     int64_t n_batches_seen = 0;
-    for (const auto& cells : batch_pure_minibatches(batch.codes, n_batches, o.batch_size, o.seed, epoch)) {
+    const auto minibatches = batch_pure_minibatches(batch.codes, n_batches, o.batch_size, o.seed, epoch);
+    util::Progress bar("integrate epoch " + std::to_string(epoch) + "/" + std::to_string(o.epochs),
+                       static_cast<int64_t>(minibatches.size()), "batches");
+    for (const auto& cells : minibatches) {
+      bar.advance();
       auto [target, labels] = batch_tensors(cells);
       const int64_t b = static_cast<int64_t>(cells.size());
       at::Tensor masked = target.clone();
@@ -278,6 +283,7 @@ nlohmann::json integrate(const IntegrateOptions& o) {
     nlohmann::json line = {{"epoch", epoch}, {"lr", lr},          {"steps", steps},       {"mse", sums[0] / nb},
                            {"zero_nll", sums[1] / nb}, {"gepc", sums[2] / nb}, {"gepc_zero_nll", sums[3] / nb},
                            {"ecs", sums[4] / nb},      {"dab", sums[5] / nb},  {"seconds", secs}};
+    bar.finish();
     std::cerr << "integrate: " << line.dump() << "\n";
     log.push_back(line);
   }

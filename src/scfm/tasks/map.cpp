@@ -29,6 +29,7 @@
 #include "scfm/io/h5ad.h"
 #include "scfm/util/atomic_file.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 #include "scfm/util/splitmix.h"
 
 namespace scfm::tasks {
@@ -370,7 +371,11 @@ NeighborIndex NeighborIndex::build(const float* x, int64_t n, int64_t dim, const
     train.shrink_to_fit();
     t0 = std::chrono::steady_clock::now();
     const int64_t chunk = 65536;
-    for (int64_t s = 0; s < n; s += chunk) idx->add(std::min(chunk, n - s), x + s * dim);
+    util::Progress bar("map: index", n, "cells");
+    for (int64_t s = 0; s < n; s += chunk) {
+      idx->add(std::min(chunk, n - s), x + s * dim);
+      bar.advance(std::min(chunk, n - s));
+    }
     ni.stats_.add_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ni.index_.reset(idx.release());
   } catch (const faiss::FaissException& e) {

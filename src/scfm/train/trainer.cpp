@@ -35,6 +35,7 @@
 #include "scfm/train/objective.h"
 #include "scfm/util/atomic_file.h"
 #include "scfm/util/error.h"
+#include "scfm/util/progress.h"
 #include "scfm/util/splitmix.h"
 
 namespace scfm::train {
@@ -416,7 +417,8 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     metrics << line.dump() << "\n" << std::flush;
     if (!metrics) throw Error(o.out_dir + "/metrics.jsonl: write failed (disk full?); train_state.pt holds the last checkpoint");
   };
-  const bool tty = o.progress && main && isatty(STDERR_FILENO);
+  // a bar on a terminal; log lines on stderr otherwise
+  const bool tty = o.progress && main && util::progress_enabled() && isatty(STDERR_FILENO);
 
   std::vector<double> means = gene_means(train_store, split.train, vocab.size(), lo.transform);
   const int64_t steps_per_epoch = (sampler.epoch_size() + local_batch - 1) / local_batch;
@@ -446,6 +448,9 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
     };
     auto t0 = Clock::now();
     int64_t cells_seen = 0;
+    util::Progress bar("pretrain epoch " + std::to_string(pos.epoch) + "/" + std::to_string(o.epochs), steps_per_epoch,
+                       "steps", tty);
+    bar.set(pos.batch);
     while (auto b = loader.next()) {
       if (o.max_steps >= 0 && pos.step >= o.max_steps) break;
       const double lr = learning_rate(o.schedule, pos.step);
@@ -525,11 +530,10 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       ++log_n;
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       if (tty) {
-        const double rate = cells_seen / std::max(secs, 1e-9);
-        const double eta = (steps_per_epoch - pos.batch) * (secs / std::max<int64_t>(1, pos.batch));
-        std::fprintf(stderr, "\repoch %lld  %lld/%lld  loss %.4f  %.0f cells/s  ETA %.0f s   ",
-                     static_cast<long long>(pos.epoch), static_cast<long long>(pos.batch),
-                     static_cast<long long>(steps_per_epoch), log_loss / log_n, rate, eta);
+        char note[96];
+        std::snprintf(note, sizeof note, "loss %.4f  %.0f cells/s", log_loss / log_n, cells_seen / std::max(secs, 1e-9));
+        bar.set(pos.batch);
+        bar.note(note);
       }
       if (pos.step % o.log_interval == 0 && main) {
         nlohmann::json line = {{"kind", "train"}, {"epoch", pos.epoch}, {"step", pos.step}, {"lr", lr},
@@ -542,7 +546,7 @@ PretrainResult pretrain(model::PretrainModel& model, const store::CellStore& tra
       }
       if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) checkpoint_here();
     }
-    if (tty) std::fprintf(stderr, "\n");
+    bar.finish();
     const bool stopped_mid_epoch = o.max_steps >= 0 && pos.step >= o.max_steps && pos.batch < steps_per_epoch;
     if (stopped_mid_epoch) checkpoint_here();  // resume continues from here
 

@@ -1,0 +1,37 @@
+// scfm umap: sc.tl.umap for an embedding in an .h5ad (eval/umap.h: the kNN graph, the fuzzy
+// simplicial set, the spectral start, the layout), written as scanpy writes it: obsm['X_umap']
+// (float32, n x 2) and uns['umap']['params'] = {a, b}, in a copy of the input (atomic). With
+// --color, one scatter plot per obs column (umap_<col>.svg) in --plot-dir.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "scfm/eval/umap.h"
+
+namespace scfm::tasks {
+
+struct UmapTaskOptions {
+  std::string input, output;          // --in, --out (.h5ad)
+  std::string embedding = "X_scfm";   // obsm key of the input
+  std::string key_added = "X_umap";
+  std::vector<std::string> colors;    // obs columns to plot
+  std::string plot_dir;               // where the SVGs go ("" = beside --out)
+  eval::UmapOptions umap;
+  bool progress = true;
+};
+
+// Returns a summary (cells, epochs, a, b, seconds, plots written). Throws scfm::Error /
+// FormatError naming the file and element for a missing embedding or colour column; nothing is
+// written then.
+nlohmann::json run_umap(const UmapTaskOptions& o);
+
+// The scatter plots of obsm[key] of `path` coloured by each of `colors`, as (file name, SVG):
+// what scfm umap and scfm report draw. An empty `colors` list plots none.
+std::vector<std::pair<std::string, std::string>> umap_plots(const std::string& path, const std::string& key,
+                                                            const std::vector<std::string>& colors,
+                                                            const std::string& title_prefix = "");
+
+}  // namespace scfm::tasks
