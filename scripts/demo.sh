@@ -3,7 +3,7 @@
 # cells with 8 cell types; pbmc_small), plus cells simulated from pbmc3k for scale:
 #   ingest -> pretrain -> embed -> classify (vs a PCA baseline) -> fine-tune an annotator
 #   -> map query cells onto a reference (faiss) -> gene programs and attention networks
-#   -> results back in .h5ad
+#   -> UMAPs -> results back in .h5ad -> one HTML report
 # Output goes to out/demo/ (override with OUT=...). About 4 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +69,15 @@ $SCFM grn programs --model "$OUT/run" --in data/pbmc3k.h5ad --hvg 1200 --group-c
 $SCFM grn attention --model "$OUT/run" --in data/pbmc3k.h5ad --group-col cell_type --hvg 200 \
   --compare "B,CD14+ Mono" --out "$OUT/grn_attention"
 
+step "UMAPs as scanpy writes them (obsm['X_umap'], uns['umap']) and one HTML report of the whole demo"
+$SCFM umap --in "$OUT/query_mapped.h5ad" --embedding X_scfm --out "$OUT/query_umap.h5ad" \
+  --color cell_type,scfm_map_label --plot-dir "$OUT/umap_query"
+$SCFM umap --in "$OUT/pbmc3k_embedded.h5ad" --embedding X_scfm --out "$OUT/pbmc3k_umap.h5ad" --color cell_type \
+  --plot-dir "$OUT/umap_pbmc3k"
+$SCFM report "$OUT/run" "$OUT/classify_pbmc3k" "$OUT/classify_sim" "$OUT/annotate" "$OUT/map_query" \
+  "$OUT/grn_programs" "$OUT/grn_attention" --h5ad "$OUT/query_umap.h5ad,$OUT/pbmc3k_umap.h5ad" \
+  --title "scfm demo: pbmc3k and 6,000 simulated PBMCs" --out "$OUT/report.html"
+
 step "done"
 cat <<MSG
 Results (each folder: results.md, results.json, results.csv, confusion-matrix SVGs):
@@ -79,5 +88,6 @@ Results (each folder: results.md, results.json, results.csv, confusion-matrix SV
   $OUT/map_pbmc3k/results.md        real pbmc3k cells mapped onto the simulated reference ($OUT/pbmc3k_mapped.h5ad)
   $OUT/grn_programs/results.md      gene programs, their mean score per cell type (heatmap.svg)
   $OUT/grn_attention/results.md     attention edges per cell type, B - CD14+ Mono (network.svg)
-Embeddings: obsm['X_scfm'] in $OUT/*_embedded.h5ad; the pretrained model: $OUT/run
+  $OUT/report.html                  all of it on one page (open in a browser): settings, loss curves, tables, UMAPs
+Embeddings: obsm['X_scfm'] in $OUT/*_embedded.h5ad, UMAPs in $OUT/*_umap.h5ad; the pretrained model: $OUT/run
 MSG

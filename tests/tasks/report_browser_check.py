@@ -2,6 +2,7 @@
 """Opens an scfm report in headless Chromium (Debian's chromium) and checks it as a reader sees it.
 
   report_browser_check.py REPORT.html SCREENSHOT.png [--min-figures N] [--scatter-points N]
+                          [--element-shot CSS_SELECTOR PNG]
 
 Talks to Chromium over its DevTools protocol on a pipe (--remote-debugging-pipe: fds 3 and 4,
 NUL-separated JSON; no network, no extra Python packages). It loads the page, collects console
@@ -132,6 +133,8 @@ def main():
     p.add_argument("screenshot")
     p.add_argument("--min-figures", type=int, default=1)
     p.add_argument("--scatter-points", type=int, default=0, help="points each scatter plot must hold")
+    p.add_argument("--element-shot", nargs=2, metavar=("SELECTOR", "PNG"),
+                   help="also a screenshot of the first element matching SELECTOR (the README's picture)")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     a = p.parse_args()
     if not os.path.exists(a.chromium):
@@ -192,6 +195,16 @@ def main():
         with open(a.screenshot, "wb") as f:
             f.write(data)
         w, h, drawn = png_info(data)
+        if a.element_shot:
+            rect = json.loads(evaluate("JSON.stringify((function(){var r = document.querySelector(%s)"
+                                       ".getBoundingClientRect(); return {x: r.left + window.scrollX, y: r.top + "
+                                       "window.scrollY, width: r.width, height: r.height};})())"
+                                       % json.dumps(a.element_shot[0])))
+            rect["scale"] = 1
+            part = c.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": rect},
+                          session=session)
+            with open(a.element_shot[1], "wb") as f:
+                f.write(base64.b64decode(part["data"]))
         found["screenshot"] = {"width": w, "height": h, "drawn": drawn}
     finally:
         c.close()

@@ -45,7 +45,7 @@ void KnnCollector::row(int64_t position, const float* d2) {
   // top-m smallest float distances by a bounded max-heap of (distance, position)
   std::vector<std::pair<float, int64_t>> heap;
   heap.reserve(static_cast<size_t>(m_));
-  for (int64_t j = 0; j < n; ++j) {
+  auto offer = [&](int64_t j) {
     const float s = d2[j];
     if (static_cast<int64_t>(heap.size()) < m_) {
       heap.emplace_back(s, j);
@@ -55,7 +55,20 @@ void KnnCollector::row(int64_t position, const float* d2) {
       heap.back() = {s, j};
       std::push_heap(heap.begin(), heap.end());
     }
+  };
+  int64_t j = 0;
+  for (; j < n && static_cast<int64_t>(heap.size()) < m_; ++j) offer(j);
+  // once the heap is full, most blocks of 16 hold nothing below its top: one vectorised test each
+  // (the same candidates are kept, in the same order, as offering every distance)
+  constexpr int64_t kBlock = 16;
+  for (; j + kBlock <= n; j += kBlock) {
+    const float top = heap.front().first;
+    int below = 0;
+    for (int64_t t = 0; t < kBlock; ++t) below |= d2[j + t] < top;
+    if (below)
+      for (int64_t t = 0; t < kBlock; ++t) offer(j + t);
   }
+  for (; j < n; ++j) offer(j);
   std::vector<std::pair<double, int64_t>> cand;
   cand.reserve(heap.size());
   const float* q = x_.row(qi);

@@ -138,7 +138,7 @@ std::vector<std::string> default_colors(const std::string& path) {
   std::vector<std::string> out;
   for (const auto& group : std::vector<std::vector<std::string>>{{"cell_type", "celltype", "cell_types", "label", "labels"},
                                                                    {"batch", "str_batch", "batch_id", "sample"},
-                                                                   {"scfm_predicted", "predicted_cell_type"}}) {
+                                                                   {"scfm_map_label", "scfm_predicted", "predicted_cell_type"}}) {
     for (const auto& c : group)
       if (std::find(cols.begin(), cols.end(), c) != cols.end()) {
         out.push_back(c);
