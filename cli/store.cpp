@@ -217,8 +217,18 @@ void run_verify(const std::string& path, bool json) {
 
 void add_ingest(CLI::App& app, GlobalOptions& /*global*/) {
   auto a = std::make_shared<IngestArgs>();
-  CLI::App* cmd = app.add_subcommand("ingest", "Stream .h5ad / 10x inputs into a cell store (shards of vocab-id rows)");
-  cmd->add_option("inputs", a->inputs, ".h5ad files, 10x folders or 10x .h5 files (concatenated in order)")->required();
+  CLI::App* cmd = app.add_subcommand("ingest", "Stream .h5ad / 10x / Parquet inputs into a cell store (shards of vocab-id rows)");
+  cmd->add_option("inputs", a->inputs,
+                  ".h5ad files, 10x folders or .h5 files, .parquet files or folders of them (concatenated in order)")
+      ->required();
+  cmd->add_option("--from", a->opt.from,
+                  "input kind: auto (by name), anndata, parquet (scBenchmark / scBank cell tables: genes = vocab ids)")
+      ->capture_default_str();
+  cmd->add_option("--parquet-genes", a->opt.parquet.genes, "Parquet: the list<int> column of vocab ids")->capture_default_str();
+  cmd->add_option("--parquet-expressions", a->opt.parquet.expressions, "Parquet: the list<float> column of values")
+      ->capture_default_str();
+  cmd->add_option("--parquet-id", a->opt.parquet.id, "Parquet: the column stored as barcode (else the row number)")
+      ->capture_default_str();
   cmd->add_option("--vocab", a->vocab, "vocab.json whose ids the store uses")->required();
   cmd->add_option("--out,-o", a->out, "the store folder to create")->required();
   cmd->add_option("--gene-col", a->opt.gene_col, "var column with the gene names (default: the var index)");

@@ -3,7 +3,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
-mkdir -p "$out"/{pickle,torch_zip,vocab,mtx,manifest,shard,h5ad}
+mkdir -p "$out"/{pickle,torch_zip,vocab,mtx,manifest,shard,h5ad,parquet}
+# Parquet: the test files written by arrow-rs (tests/data/parquet)
+k=0
+for f in "$root"/tests/data/parquet/*.parquet; do k=$((k + 1)); cp "$f" "$out/parquet/seed$k.parquet"; done
 n=0
 for pt in $(find "$root/tests/fixtures" -name '*.pt' -size -200k | head -20); do
   n=$((n + 1))

@@ -12,6 +12,8 @@ PKGS=(
   libhdf5-dev zlib1g-dev
   # h5py's lzf compression (anndata 0.7 wrote it; HDF5 filter 32000)
   liblzf-dev
+  # Parquet pages (scBenchmark / scBank cell tables): snappy and zstd
+  libsnappy-dev libzstd-dev
   # C++ libraries
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libfaiss-dev libigraph-dev libarpack2-dev libglpk-dev libplfit-dev

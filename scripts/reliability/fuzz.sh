@@ -14,7 +14,7 @@ cmake -S "$root/fuzz" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_
 cmake --build "$build" > /dev/null
 echo "| harness | seconds | executions | execs/s | findings |"
 echo "| --- | ---: | ---: | ---: | ---: |"
-for h in ${HARNESSES:-pickle torch_zip vocab mtx manifest shard h5ad}; do
+for h in ${HARNESSES:-pickle torch_zip vocab mtx manifest shard h5ad parquet}; do
   out=$(bash "$root/fuzz/run_one.sh" "$build/fuzz_$h" "$h" "$secs" "$build" 2>&1 || true)
   if [ "$h" = h5ad ]; then
     execs=$(grep -E "^#[0-9]+: cov:" "$build/fuzz_$h.log" | tail -1 | sed -E 's/^#([0-9]+):.*/\1/')

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "scfm/io/h5ad.h"
@@ -344,4 +345,76 @@ TEST(Ingest, RefusesAnExistingPathUnlessOverwritingAStore) {
 }
 
 }  // namespace
+}  // namespace scfm::store
+
+namespace scfm::store {
+namespace {
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+// scBenchmark's / scBank's Parquet rows of pbmc_small (written by arrow-rs: tests/data/parquet)
+// and pbmc_small.h5ad itself make the same store, byte for byte: every shard file.
+TEST(IngestParquet, SameShardsAsTheH5adOfTheSameCells) {
+  test::TempDir tmp;
+  const std::string dir = test::source_dir() + "/tests/data/parquet/";
+  const io::Vocab vocab = io::Vocab::load(dir + "vocab.json");
+  IngestOptions o;
+  o.obs_columns = {"groups"};
+  o.shard_cells = 30;  // several shards
+  o.dataset_names = {"pbmc_small"};
+  ingest({testing::pbmc_small()}, vocab, tmp / "h5ad", o);
+  std::vector<std::string> shards;
+  for (const auto& e : fs::directory_iterator(tmp / "h5ad"))
+    if (e.path().filename().string().rfind("shard_", 0) == 0) shards.push_back(e.path().filename().string());
+  ASSERT_EQ(shards.size(), 3u);
+  for (const char* f : {"snappy_dict_v1.parquet", "zstd_plain_v2.parquet", "gzip_dict_v1.parquet"}) {
+    SCOPED_TRACE(f);
+    const std::string out = tmp / (std::string("pq_") + f);
+    const IngestReport r = ingest({dir + f}, vocab, out, o);
+    EXPECT_EQ(r.inputs[0].n_cells_kept, 80);
+    for (const auto& s : shards) EXPECT_EQ(bytes_of(out + "/" + s), bytes_of(tmp / ("h5ad/" + s))) << s;
+    EXPECT_TRUE(verify_store(out).ok());
+  }
+  // without an id column the barcodes are row numbers; the values are still the file's
+  const std::string noid = tmp / "noid";
+  IngestOptions p;
+  ingest({dir + "plain_noid.parquet"}, vocab, noid, p);
+  const CellStore s = CellStore::open(noid);
+  const auto want = expected_rows(testing::pbmc_small(), vocab);
+  ASSERT_EQ(s.n_cells(), 80);
+  for (int64_t i = 0; i < 80; ++i) expect_row(s, i, want[i]);
+  EXPECT_EQ(s.obs("barcode", 7), "7");
+}
+
+TEST(IngestParquet, WrongInputsWriteNothing) {
+  test::TempDir tmp;
+  const std::string dir = test::source_dir() + "/tests/data/parquet/";
+  const io::Vocab vocab = io::Vocab::load(dir + "vocab.json");
+  IngestOptions o;
+  for (const char* f : {"bad_no_expressions.parquet", "bad_genes_float.parquet"}) {
+    EXPECT_THROW(ingest({dir + f}, vocab, tmp / "s", o), FormatError) << f;
+    EXPECT_FALSE(fs::exists(tmp / "s"));
+  }
+  // a vocabulary too small for the ids
+  const io::Vocab small = io::Vocab::build({{"GENE_A", "GENE_B", "GENE_C"}});
+  try {
+    ingest({dir + "gzip_dict_v1.parquet"}, small, tmp / "s", o);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the vocabulary"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp / "s"));
+  o.from = "parquet";
+  EXPECT_THROW(ingest({testing::pbmc_small()}, vocab, tmp / "s", o), Error);
+  o.obs_columns = {"cell_type"};
+  o.from = "auto";
+  EXPECT_THROW(ingest({dir + "gzip_dict_v1.parquet"}, vocab, tmp / "s", o), FormatError);
+  EXPECT_FALSE(fs::exists(tmp / "s"));
+}
+
 }  // namespace scfm::store

@@ -15,6 +15,7 @@
 #include "scfm/io/h5ad.h"
 #include "scfm/io/h5ad_obs.h"
 #include "scfm/io/h5ad_stream.h"
+#include "scfm/io/parquet_cells.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/normalize.h"
 #include "scfm/store/writer.h"
@@ -30,7 +31,7 @@ std::string dataset_name_of(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   std::string name = fs::path(p).filename().string();
-  for (const char* ext : {".h5ad", ".h5"}) {
+  for (const char* ext : {".h5ad", ".h5", ".parquet"}) {
     const std::string e = ext;
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
       name.resize(name.size() - e.size());
@@ -112,21 +113,22 @@ struct Block {
 using BlockFn = std::function<void(const Block& block)>;
 using ReadFn = std::function<Block(int64_t start, int64_t count)>;
 
-// Calls consume(block) for consecutive blocks of at most `block_rows` of an input's `n` rows, read
-// by `read`. A second thread reads the next block while `consume` runs on this one: only that
-// thread reads the input (HDF5 included) meanwhile.
-void for_each_block(int64_t n, int64_t block_rows, const ReadFn& read, const BlockFn& consume) {
-  if (n == 0) return;
-  Block cur = read(0, std::min(block_rows, n));
-  for (int64_t start = 0; start < n; start += block_rows) {
-    const int64_t next_start = start + block_rows;
+// Calls consume(block) for consecutive blocks of sizes[0], sizes[1], ... rows, read by `read`. A
+// second thread reads the next block while `consume` runs on this one: only that thread reads the
+// input (HDF5 included) meanwhile.
+void for_each_block_sized(const std::vector<int64_t>& sizes, const ReadFn& read, const BlockFn& consume) {
+  if (sizes.empty()) return;
+  Block cur = read(0, sizes[0]);
+  int64_t start = 0;
+  for (size_t k = 0; k < sizes.size(); start += sizes[k], ++k) {
+    const int64_t next_start = start + sizes[k];
     Block next;
     std::exception_ptr read_error;
     std::thread prefetch;
-    if (next_start < n)
+    if (k + 1 < sizes.size())
       prefetch = std::thread([&] {
         try {
-          next = read(next_start, std::min(block_rows, n - next_start));
+          next = read(next_start, sizes[k + 1]);
         } catch (...) {
           read_error = std::current_exception();
         }
@@ -141,6 +143,13 @@ void for_each_block(int64_t n, int64_t block_rows, const ReadFn& read, const Blo
     if (read_error) std::rethrow_exception(read_error);
     cur = std::move(next);
   }
+}
+
+// Blocks of at most `block_rows` of an input's `n` rows.
+void for_each_block(int64_t n, int64_t block_rows, const ReadFn& read, const BlockFn& consume) {
+  std::vector<int64_t> sizes;
+  for (int64_t start = 0; start < n; start += block_rows) sizes.push_back(std::min(block_rows, n - start));
+  for_each_block_sized(sizes, read, consume);
 }
 
 // Rows [start, start + count) of a matrix in memory.
@@ -163,11 +172,25 @@ struct OpenedInput {
   bool tenx = false;
   io::AnnData meta;
   io::GeneMatch match;
+  std::shared_ptr<io::ParquetCells> parquet;  // a Parquet cell table: genes are vocabulary ids already
 };
 
 OpenedInput open_input(const std::string& path, const io::Vocab& vocab, const IngestOptions& options) {
   OpenedInput in;
   std::error_code ec;
+  const bool parquet = io::is_parquet_input(path);
+  if (options.from == "parquet" && !parquet)
+    throw Error(path + ": --from parquet: not a .parquet file or a folder of them");
+  if (parquet && options.from != "anndata") {
+    if (!options.layer.empty()) throw Error(path + ": a Parquet cell table has no layers (asked for layer \"" + options.layer + "\")");
+    if (!options.gene_col.empty()) throw Error(path + ": a Parquet cell table names genes by vocabulary id; a gene column does not apply");
+    in.parquet = std::make_shared<io::ParquetCells>(path, options.parquet);
+    // its column j is vocabulary id j
+    in.match.var_to_id.resize(static_cast<size_t>(vocab.size()));
+    for (int32_t j = 0; j < static_cast<int32_t>(vocab.size()); ++j) in.match.var_to_id[static_cast<size_t>(j)] = j;
+    in.match.n_matched = vocab.size();
+    return in;
+  }
   in.tenx = fs::is_directory(path, ec) || io::is_10x_h5(path);
   if (in.tenx && !options.layer.empty())
     throw Error(path + ": a 10x input has no layers (asked for layer \"" + options.layer + "\")");
@@ -187,7 +210,7 @@ OpenedInput open_input(const std::string& path, const io::Vocab& vocab, const In
 class InputObs {
  public:
   InputObs(const std::string& path, const OpenedInput& in, const IngestOptions& options) {
-    const std::vector<std::string> have = io::dataframe_columns(in.meta.obs());
+    const std::vector<std::string> have = in.parquet ? in.parquet->flat_columns() : io::dataframe_columns(in.meta.obs());
     std::vector<std::string> present;
     for (const std::string& c : options.obs_columns) {
       if (std::find(have.begin(), have.end(), c) != have.end()) {
@@ -204,6 +227,11 @@ class InputObs {
       }
       source_.push_back(-1);
     }
+    if (in.parquet) {
+      parquet_ = in.parquet;
+      present_ = present;
+      return;
+    }
     if (!in.tenx) {
       reader_ = std::make_unique<io::H5adObsReader>(path, present);
       return;
@@ -212,10 +240,13 @@ class InputObs {
     for (const std::string& c : present) whole_.push_back(io::column_strings(in.meta.obs(), c));
   }
 
-  // Rows [start, start + count): one vector per column, `count` strings each.
-  std::vector<std::vector<std::string>> rows(int64_t start, int64_t count) {
+  // Rows [start, start + count): one vector per column, `count` strings each. For a Parquet
+  // input, `block` is the row group that holds exactly these rows.
+  std::vector<std::vector<std::string>> rows(int64_t start, int64_t count, int block = -1) {
     std::vector<std::vector<std::string>> got;  // the index, then the columns the input has
-    if (reader_) {
+    if (parquet_) {
+      got = parquet_->block_obs(block, present_);
+    } else if (reader_) {
       io::H5adObsBlock b = reader_->read(start, count);
       got.push_back(std::move(b.index));
       for (auto& c : b.columns) got.push_back(std::move(c));
@@ -232,6 +263,8 @@ class InputObs {
  private:
   std::vector<int> source_;  // per obs_columns entry: its index among the input's columns, -1 = missing
   std::unique_ptr<io::H5adObsReader> reader_;       // .h5ad
+  std::shared_ptr<io::ParquetCells> parquet_;       // Parquet
+  std::vector<std::string> present_;
   std::vector<std::vector<std::string>> whole_;     // 10x: the index, then the columns
 };
 
@@ -239,6 +272,29 @@ class InputObs {
 // with `obs`, each block carries its cells' obs strings.
 void stream_input(const std::string& path, const OpenedInput& in, const IngestOptions& options, InputObs* obs,
                   const BlockFn& consume) {
+  if (in.parquet) {  // one row group a block, read while the previous one is consumed
+    const io::ParquetCells& pc = *in.parquet;
+    const int64_t n_cols = static_cast<int64_t>(in.match.var_to_id.size());
+    util::Progress bar("ingest " + std::filesystem::path(path).filename().string(), pc.n_rows(), "cells");
+    int next_block = 0;
+    auto read = [&](int64_t start, int64_t count) {
+      const int k = next_block++;
+      Block b;
+      b.first = start;
+      b.x = pc.block(k, n_cols);
+      if (b.x.n_rows != count) throw Error(path + ": internal: row group size changed while reading");
+      if (obs != nullptr) b.obs = obs->rows(start, count, k);
+      return b;
+    };
+    std::vector<int64_t> sizes;
+    for (int k = 0; k < pc.n_blocks(); ++k)
+      sizes.push_back((k + 1 < pc.n_blocks() ? pc.block_first(k + 1) : pc.n_rows()) - pc.block_first(k));
+    for_each_block_sized(sizes, read, [&](const Block& b) {
+      consume(b);
+      bar.advance(b.x.n_rows);
+    });
+    return;
+  }
   const int64_t n_obs = in.meta.n_obs();
   const int64_t n_genes = static_cast<int64_t>(in.match.var_to_id.size());
   auto check_shape = [&](const std::string& field, int64_t rows, int64_t cols) {
@@ -364,6 +420,8 @@ void reuse_freed_memory() {
 IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& vocab, const std::string& out,
                     const IngestOptions& options) {
   if (inputs.empty()) throw Error("ingest: no inputs");
+  if (options.from != "auto" && options.from != "anndata" && options.from != "parquet")
+    throw Error("ingest: --from must be auto, anndata or parquet, got '" + options.from + "'");
   if (options.block_rows < 1) throw Error("ingest: block_rows must be at least 1");
   if (!options.dataset_names.empty() && options.dataset_names.size() != inputs.size())
     throw Error("ingest: " + std::to_string(options.dataset_names.size()) + " dataset names for " +

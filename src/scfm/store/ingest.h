@@ -1,4 +1,11 @@
-// Ingest: .h5ad files and 10x matrices -> a cell store (writer.h), by vocabulary gene id.
+// Ingest: .h5ad files, 10x matrices and Parquet cell tables -> a cell store (writer.h), by
+// vocabulary gene id.
+//
+// Parquet inputs (a .parquet file or a folder of them: scBenchmark's rows, scGPT's scBank tables;
+// io/parquet_cells.h) already name genes by vocabulary id: `genes` must be ids of the vocabulary
+// given, and a row's (id, expression) pairs go through the same mapper as a matrix row (ids
+// sorted, duplicates summed, zeros dropped). Their barcode is the `id` column (else the row
+// number); obs_columns come from flat columns. Read one row group at a time.
 //
 // Each input's genes (the var index, or `gene_col`) are matched to the vocabulary by exact name
 // (io::match_genes). For every cell, in input order and inputs in the order given: the non-zero
@@ -42,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "scfm/io/parquet_cells.h"
 #include "scfm/io/tenx.h"
 #include "scfm/io/vocab.h"
 #include "scfm/pp/binning.h"
@@ -70,6 +78,8 @@ struct IngestOptions {
   bool overwrite = false;                // replace an existing store at `out`
   io::TenxOptions tenx;                  // 10x inputs: feature type, genome, prefix
   IngestValues values;                   // value transform (default: none, values as read)
+  io::ParquetCellsOptions parquet;       // Parquet inputs: column names
+  std::string from = "auto";             // auto (by the input), anndata (.h5ad / 10x), parquet, scbank
 };
 
 struct IngestInputReport {
