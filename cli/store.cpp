@@ -219,10 +219,11 @@ void add_ingest(CLI::App& app, GlobalOptions& /*global*/) {
   auto a = std::make_shared<IngestArgs>();
   CLI::App* cmd = app.add_subcommand("ingest", "Stream .h5ad / 10x / Parquet inputs into a cell store (shards of vocab-id rows)");
   cmd->add_option("inputs", a->inputs,
-                  ".h5ad files, 10x folders or .h5 files, .parquet files or folders of them (concatenated in order)")
+                  ".h5ad files, 10x folders or .h5 files, .parquet files or folders of them, scBank folders (in order)")
       ->required();
   cmd->add_option("--from", a->opt.from,
-                  "input kind: auto (by name), anndata, parquet (scBenchmark / scBank cell tables: genes = vocab ids)")
+                  "input kind: auto (by name), anndata, parquet (scBenchmark / scBank rows: genes = ids of --vocab), "
+                  "scbank (an scGPT DataBank folder: ids of its gene_vocab.json, matched to --vocab by name)")
       ->capture_default_str();
   cmd->add_option("--parquet-genes", a->opt.parquet.genes, "Parquet: the list<int> column of vocab ids")->capture_default_str();
   cmd->add_option("--parquet-expressions", a->opt.parquet.expressions, "Parquet: the list<float> column of values")

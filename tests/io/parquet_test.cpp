@@ -43,7 +43,8 @@ TEST(Parquet, EveryWrittenLayoutReadsBackPbmcSmall) {
   const Vocab vocab = Vocab::load(data("vocab.json"));
   struct Case { const char* file; int row_groups; bool id; };
   for (const Case& c : {Case{"snappy_dict_v1.parquet", 3, true}, Case{"zstd_plain_v2.parquet", 2, true},
-                        Case{"gzip_dict_v1.parquet", 1, true}, Case{"plain_noid.parquet", 4, false}}) {
+                        Case{"gzip_dict_v1.parquet", 1, true}, Case{"plain_noid.parquet", 4, false},
+                        Case{"scbench_float_genes.parquet", 1, false}}) {
     SCOPED_TRACE(c.file);
     ParquetCells cells(data(c.file));
     ASSERT_EQ(cells.n_rows(), 80);
@@ -52,6 +53,7 @@ TEST(Parquet, EveryWrittenLayoutReadsBackPbmcSmall) {
     for (int b = 0; b < cells.n_blocks(); ++b) {
       const CsrMatrix m = cells.block(b, vocab.size());
       const auto obs = cells.block_obs(b, c.id ? std::vector<std::string>{"groups"} : std::vector<std::string>{});
+      ASSERT_EQ(cells.block_first(b), row);
       for (int64_t r = 0; r < m.n_rows; ++r, ++row) {
         std::map<int32_t, float> got;
         for (int64_t k = m.indptr[r]; k < m.indptr[r + 1]; ++k) got[m.indices[k]] = m.data[k];
@@ -67,6 +69,10 @@ TEST(Parquet, EveryWrittenLayoutReadsBackPbmcSmall) {
   EXPECT_EQ(f.column("expressions")->type_name(), "list<double>");
   EXPECT_EQ(f.column("id")->type_name(), "string");
   EXPECT_NE(f.created_by().find("parquet-rs"), std::string::npos) << f.created_by();
+  // scBenchmark's combined layout: float ids, pandas' index as a flat column
+  ParquetFile sb(data("scbench_float_genes.parquet"));
+  EXPECT_EQ(sb.column("genes")->type_name(), "list<float>");
+  EXPECT_EQ(ParquetCells(data("scbench_float_genes.parquet")).flat_columns(), std::vector<std::string>{"__index_level_0__"});
 }
 
 TEST(Parquet, WrongSchemasAreNamed) {
@@ -80,8 +86,17 @@ TEST(Parquet, WrongSchemasAreNamed) {
   };
   EXPECT_NE(message("bad_no_expressions.parquet").find("expressions: no such column; expected list<float> (the columns are: id (string), genes (list<int64>)"),
             std::string::npos);
-  EXPECT_NE(message("bad_genes_float.parquet").find("genes: expected list<int32> or list<int64>, found list<float>"),
+  EXPECT_NE(message("bad_genes_string.parquet").find("genes: expected a list of integer ids (list<int64>, list<int32> or "
+                                                     "whole-number list<float>), found list<string>"),
             std::string::npos);
+  // ids stored as floats must be whole numbers
+  ParquetCells fractional(data("bad_fractional_genes.parquet"));
+  try {
+    fractional.block(0, 233);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a whole number"), std::string::npos) << e.what();
+  }
   // ids beyond the vocabulary
   ParquetCells c(data("gzip_dict_v1.parquet"));
   try {

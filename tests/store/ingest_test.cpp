@@ -396,7 +396,7 @@ TEST(IngestParquet, WrongInputsWriteNothing) {
   const std::string dir = test::source_dir() + "/tests/data/parquet/";
   const io::Vocab vocab = io::Vocab::load(dir + "vocab.json");
   IngestOptions o;
-  for (const char* f : {"bad_no_expressions.parquet", "bad_genes_float.parquet"}) {
+  for (const char* f : {"bad_no_expressions.parquet", "bad_genes_string.parquet", "bad_fractional_genes.parquet"}) {
     EXPECT_THROW(ingest({dir + f}, vocab, tmp / "s", o), FormatError) << f;
     EXPECT_FALSE(fs::exists(tmp / "s"));
   }
@@ -415,6 +415,59 @@ TEST(IngestParquet, WrongInputsWriteNothing) {
   o.from = "auto";
   EXPECT_THROW(ingest({dir + "gzip_dict_v1.parquet"}, vocab, tmp / "s", o), FormatError);
   EXPECT_FALSE(fs::exists(tmp / "s"));
+}
+
+}  // namespace scfm::store
+
+namespace scfm::store {
+
+// scGPT scBank folders of pbmc_small (tests/data/scbank_*: manifest.json, gene_vocab.json, the
+// counts table in Parquet or JSON lines) into a store whose vocabulary orders the genes
+// differently: the folder's ids are mapped by gene name, so the store equals the .h5ad's.
+TEST(IngestScbank, MapsTheFolderVocabularyByName) {
+  test::TempDir tmp;
+  const std::string data = test::source_dir() + "/tests/data/";
+  std::vector<std::string> genes = io::read_h5ad(testing::pbmc_small()).var_names();
+  std::reverse(genes.begin(), genes.end());
+  genes.erase(genes.begin() + 5);  // one gene the store does not know: dropped and counted
+  const io::Vocab vocab = io::Vocab::from_tokens(genes);
+  IngestOptions o;
+  o.dataset_names = {"pbmc_small"};
+  o.shard_cells = 30;
+  const IngestReport h = ingest({testing::pbmc_small()}, vocab, tmp / "h5ad", o);
+  const IngestReport p = ingest({data + "scbank_parquet"}, vocab, tmp / "pq", o);
+  EXPECT_EQ(p.inputs[0].n_genes_dropped, 1);
+  EXPECT_EQ(p.inputs[0].n_cells_kept, h.inputs[0].n_cells_kept);
+  for (const auto& e : fs::directory_iterator(tmp / "h5ad"))
+    if (e.path().filename().string().rfind("shard_", 0) == 0)
+      EXPECT_EQ(bytes_of(e.path().string()), bytes_of(tmp / ("pq/" + e.path().filename().string()))) << e.path();
+  // JSON lines: scBank's ids are row numbers, so the barcodes differ; every row is the same
+  o.from = "scbank";
+  ingest({data + "scbank_json"}, vocab, tmp / "json", o);
+  const CellStore a = CellStore::open(tmp / "h5ad"), b = CellStore::open(tmp / "json");
+  ASSERT_EQ(a.n_cells(), b.n_cells());
+  for (int64_t i = 0; i < a.n_cells(); ++i) {
+    const CellRow x = a.row(i), y = b.row(i);
+    ASSERT_EQ(x.n, y.n) << i;
+    for (int64_t k = 0; k < x.n; ++k) {
+      ASSERT_EQ(x.ids[k], y.ids[k]);
+      ASSERT_EQ(x.values[k], y.values[k]);
+    }
+  }
+  EXPECT_EQ(b.obs("barcode", 12), "12");
+  EXPECT_EQ(b.obs("dataset", 0), "pbmc_small");
+  // a folder that is not an scBank, a manifest without its table
+  EXPECT_THROW(ingest({data + "parquet"}, vocab, tmp / "x", o), Error);
+  fs::create_directories(tmp / "bank");
+  fs::copy_file(data + "scbank_json/gene_vocab.json", tmp / "bank/gene_vocab.json");
+  test::write_text(tmp / "bank/manifest.json", R"({"on_disk_format": "json", "main_data": "X", "gene_vocab_md5": null})");
+  try {
+    ingest({tmp / "bank"}, vocab, tmp / "x", o);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("main_data"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp / "x"));
 }
 
 }  // namespace scfm::store

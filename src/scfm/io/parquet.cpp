@@ -840,11 +840,21 @@ ParquetLists<T> assemble_lists(const std::string& path, const ParquetColumn& col
 ParquetLists<int64_t> ParquetFile::read_int_lists(int g, const std::string& name) const {
   const ParquetColumn* c = column(name);
   if (c == nullptr) throw FormatError(path_, name, "no such column");
-  if (!c->is_list || (c->physical != kInt32 && c->physical != kInt64))
-    throw FormatError(path_, name, "expected list<int32> or list<int64>, found " + c->type_name());
+  const bool real = c->physical == kFloat || c->physical == kDouble;
+  if (!c->is_list || (c->physical != kInt32 && c->physical != kInt64 && !real))
+    throw FormatError(path_, name, "expected a list of integers, found " + c->type_name());
   const size_t ci = static_cast<size_t>(c - columns_.data());
   const Decoded d = decode_chunk(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
-  return assemble_lists<int64_t>(path_, *c, d, d.ints);
+  if (!real) return assemble_lists<int64_t>(path_, *c, d, d.ints);
+  // integers stored as floats (scBenchmark's combine_and_sample casts `genes` to float32): each
+  // must be a whole number
+  for (size_t k = 0; k < d.reals.size(); ++k) {
+    const double v = d.reals[k];
+    if (!(v == std::floor(v)) || std::fabs(v) > 9007199254740992.0)
+      throw FormatError(path_, name, "value " + std::to_string(v) + " (the " + std::to_string(k + 1) +
+                                         "th of row group " + std::to_string(g) + ") is not a whole number");
+  }
+  return assemble_lists<int64_t>(path_, *c, d, d.reals);
 }
 
 ParquetLists<float> ParquetFile::read_float_lists(int g, const std::string& name) const {

@@ -59,8 +59,9 @@ class ParquetFile {
   // The column of a top-level field name, or nullptr.
   const ParquetColumn* column(const std::string& name) const;
 
-  // Values of a list column in row group g, as int64 (INT32/INT64 leaves) or float (FLOAT/DOUBLE
-  // leaves: doubles rounded to float). Throws a FormatError for a type mismatch, naming the column.
+  // Values of a list column in row group g, as int64 (INT32/INT64 leaves, or FLOAT/DOUBLE leaves
+  // holding whole numbers) or float (FLOAT/DOUBLE leaves: doubles rounded to float; integers
+  // converted). Throws a FormatError for a type mismatch or a fractional id, naming the column.
   ParquetLists<int64_t> read_int_lists(int g, const std::string& name) const;
   ParquetLists<float> read_float_lists(int g, const std::string& name) const;
   // A flat column of row group g as strings (numbers printed as in io::array_strings; null = "").

@@ -16,6 +16,7 @@
 #include "scfm/io/h5ad_obs.h"
 #include "scfm/io/h5ad_stream.h"
 #include "scfm/io/parquet_cells.h"
+#include "scfm/io/scbank.h"
 #include "scfm/pp/binning.h"
 #include "scfm/pp/normalize.h"
 #include "scfm/store/writer.h"
@@ -31,7 +32,7 @@ std::string dataset_name_of(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   std::string name = fs::path(p).filename().string();
-  for (const char* ext : {".h5ad", ".h5", ".parquet"}) {
+  for (const char* ext : {".h5ad", ".h5", ".parquet", ".scb"}) {
     const std::string e = ext;
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
       name.resize(name.size() - e.size());
@@ -172,23 +173,45 @@ struct OpenedInput {
   bool tenx = false;
   io::AnnData meta;
   io::GeneMatch match;
-  std::shared_ptr<io::ParquetCells> parquet;  // a Parquet cell table: genes are vocabulary ids already
+  std::shared_ptr<io::CellTable> table;  // a Parquet or scBank cell table: genes are ids already
 };
 
 OpenedInput open_input(const std::string& path, const io::Vocab& vocab, const IngestOptions& options) {
   OpenedInput in;
   std::error_code ec;
-  const bool parquet = io::is_parquet_input(path);
+  const bool scbank = io::is_scbank(path);
+  const bool parquet = !scbank && io::is_parquet_input(path);
   if (options.from == "parquet" && !parquet)
     throw Error(path + ": --from parquet: not a .parquet file or a folder of them");
-  if (parquet && options.from != "anndata") {
-    if (!options.layer.empty()) throw Error(path + ": a Parquet cell table has no layers (asked for layer \"" + options.layer + "\")");
-    if (!options.gene_col.empty()) throw Error(path + ": a Parquet cell table names genes by vocabulary id; a gene column does not apply");
-    in.parquet = std::make_shared<io::ParquetCells>(path, options.parquet);
-    // its column j is vocabulary id j
-    in.match.var_to_id.resize(static_cast<size_t>(vocab.size()));
-    for (int32_t j = 0; j < static_cast<int32_t>(vocab.size()); ++j) in.match.var_to_id[static_cast<size_t>(j)] = j;
-    in.match.n_matched = vocab.size();
+  if (options.from == "scbank" && !scbank)
+    throw Error(path + ": --from scbank: not an scBank folder (manifest.json and gene_vocab.json)");
+  if ((parquet || scbank) && options.from != "anndata") {
+    if (!options.layer.empty()) throw Error(path + ": a cell table has no layers (asked for layer \"" + options.layer + "\")");
+    if (!options.gene_col.empty()) throw Error(path + ": a cell table names genes by vocabulary id; a gene column does not apply");
+    if (parquet) {
+      in.table = std::make_shared<io::ParquetCells>(path, options.parquet);
+      // its column j is vocabulary id j
+      in.match.var_to_id.resize(static_cast<size_t>(vocab.size()));
+      for (int32_t j = 0; j < static_cast<int32_t>(vocab.size()); ++j) in.match.var_to_id[static_cast<size_t>(j)] = j;
+      in.match.n_matched = vocab.size();
+      return in;
+    }
+    // scBank: ids of the folder's gene_vocab.json, matched to the store's vocabulary by name
+    io::ScbankFolder f = io::open_scbank(path, options.parquet);
+    in.table = std::shared_ptr<io::CellTable>(std::move(f.table));
+    const io::Vocab& genes = f.gene_vocab;
+    in.match.var_to_id.assign(static_cast<size_t>(genes.size()), -1);
+    for (int64_t j = 0; j < genes.size(); ++j) {
+      if (genes.is_special(static_cast<int32_t>(j))) continue;
+      const int32_t id = vocab.id(genes.token(j));
+      in.match.var_to_id[static_cast<size_t>(j)] = id;
+      if (id >= 0) {
+        ++in.match.n_matched;
+      } else {
+        ++in.match.n_unmatched;
+        if (in.match.unmatched_examples.size() < 10) in.match.unmatched_examples.push_back(genes.token(j));
+      }
+    }
     return in;
   }
   in.tenx = fs::is_directory(path, ec) || io::is_10x_h5(path);
@@ -210,7 +233,7 @@ OpenedInput open_input(const std::string& path, const io::Vocab& vocab, const In
 class InputObs {
  public:
   InputObs(const std::string& path, const OpenedInput& in, const IngestOptions& options) {
-    const std::vector<std::string> have = in.parquet ? in.parquet->flat_columns() : io::dataframe_columns(in.meta.obs());
+    const std::vector<std::string> have = in.table ? in.table->flat_columns() : io::dataframe_columns(in.meta.obs());
     std::vector<std::string> present;
     for (const std::string& c : options.obs_columns) {
       if (std::find(have.begin(), have.end(), c) != have.end()) {
@@ -227,8 +250,8 @@ class InputObs {
       }
       source_.push_back(-1);
     }
-    if (in.parquet) {
-      parquet_ = in.parquet;
+    if (in.table) {
+      table_ = in.table;
       present_ = present;
       return;
     }
@@ -244,8 +267,8 @@ class InputObs {
   // input, `block` is the row group that holds exactly these rows.
   std::vector<std::vector<std::string>> rows(int64_t start, int64_t count, int block = -1) {
     std::vector<std::vector<std::string>> got;  // the index, then the columns the input has
-    if (parquet_) {
-      got = parquet_->block_obs(block, present_);
+    if (table_) {
+      got = table_->block_obs(block, present_);
     } else if (reader_) {
       io::H5adObsBlock b = reader_->read(start, count);
       got.push_back(std::move(b.index));
@@ -263,7 +286,7 @@ class InputObs {
  private:
   std::vector<int> source_;  // per obs_columns entry: its index among the input's columns, -1 = missing
   std::unique_ptr<io::H5adObsReader> reader_;       // .h5ad
-  std::shared_ptr<io::ParquetCells> parquet_;       // Parquet
+  std::shared_ptr<io::CellTable> table_;            // Parquet, scBank
   std::vector<std::string> present_;
   std::vector<std::vector<std::string>> whole_;     // 10x: the index, then the columns
 };
@@ -272,8 +295,8 @@ class InputObs {
 // with `obs`, each block carries its cells' obs strings.
 void stream_input(const std::string& path, const OpenedInput& in, const IngestOptions& options, InputObs* obs,
                   const BlockFn& consume) {
-  if (in.parquet) {  // one row group a block, read while the previous one is consumed
-    const io::ParquetCells& pc = *in.parquet;
+  if (in.table) {  // one row group (or run of JSON lines) a block, read while the previous one is consumed
+    const io::CellTable& pc = *in.table;
     const int64_t n_cols = static_cast<int64_t>(in.match.var_to_id.size());
     util::Progress bar("ingest " + std::filesystem::path(path).filename().string(), pc.n_rows(), "cells");
     int next_block = 0;
@@ -420,8 +443,8 @@ void reuse_freed_memory() {
 IngestReport ingest(const std::vector<std::string>& inputs, const io::Vocab& vocab, const std::string& out,
                     const IngestOptions& options) {
   if (inputs.empty()) throw Error("ingest: no inputs");
-  if (options.from != "auto" && options.from != "anndata" && options.from != "parquet")
-    throw Error("ingest: --from must be auto, anndata or parquet, got '" + options.from + "'");
+  if (options.from != "auto" && options.from != "anndata" && options.from != "parquet" && options.from != "scbank")
+    throw Error("ingest: --from must be auto, anndata, parquet or scbank, got '" + options.from + "'");
   if (options.block_rows < 1) throw Error("ingest: block_rows must be at least 1");
   if (!options.dataset_names.empty() && options.dataset_names.size() != inputs.size())
     throw Error("ingest: " + std::to_string(options.dataset_names.size()) + " dataset names for " +

@@ -5,7 +5,10 @@
 // io/parquet_cells.h) already name genes by vocabulary id: `genes` must be ids of the vocabulary
 // given, and a row's (id, expression) pairs go through the same mapper as a matrix row (ids
 // sorted, duplicates summed, zeros dropped). Their barcode is the `id` column (else the row
-// number); obs_columns come from flat columns. Read one row group at a time.
+// number); obs_columns come from flat columns. Read one row group at a time. scBank folders
+// (io/scbank.h: manifest.json, gene_vocab.json, the main_data table in Parquet or JSON lines)
+// name genes by ids of their own gene_vocab.json: those are matched to the vocabulary by gene
+// name, like an .h5ad's var (unmatched genes dropped and counted).
 //
 // Each input's genes (the var index, or `gene_col`) are matched to the vocabulary by exact name
 // (io::match_genes). For every cell, in input order and inputs in the order given: the non-zero

@@ -8,11 +8,14 @@ import * as pq from "parquet-wasm";
 const rows = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const out = process.argv[3];
 
-function table({ geneType, exprType, withId, withGroups, dropExpressions, genesAsFloat }) {
+function table({ geneType, exprType, withId, withGroups, dropExpressions, genesAs, pandasIndex }) {
   const cols = {};
   if (withId) cols.id = arrow.vectorFromArray(rows.id, new arrow.Utf8());
-  const gt = genesAsFloat ? new arrow.Float32() : geneType;
-  const genes = gt instanceof arrow.Int64 ? rows.genes.map((r) => r.map((v) => BigInt(v))) : rows.genes;
+  if (pandasIndex) cols.__index_level_0__ = arrow.vectorFromArray(rows.id.map((_, i) => BigInt(3 * i)), new arrow.Int64());
+  const gt = genesAs === "float" || genesAs === "fractional" ? new arrow.Float32() : genesAs === "string" ? new arrow.Utf8() : geneType;
+  let genes = gt instanceof arrow.Int64 ? rows.genes.map((r) => r.map((v) => BigInt(v))) : rows.genes;
+  if (genesAs === "string") genes = rows.genes.map((r) => r.map((v) => `G${v}`));
+  if (genesAs === "fractional") genes = rows.genes.map((r, i) => r.map((v, k) => (i === 41 && k === 3 ? v + 0.5 : v)));
   cols.genes = arrow.vectorFromArray(genes, new arrow.List(new arrow.Field("item", gt, true)));
   if (!dropExpressions)
     cols.expressions = arrow.vectorFromArray(rows.expressions, new arrow.List(new arrow.Field("item", exprType, true)));
@@ -46,5 +49,11 @@ write("plain_noid.parquet", table({ ...base, withId: false, withGroups: false })
 // wrong schemas
 write("bad_no_expressions.parquet", table({ ...base, dropExpressions: true }),
       { compression: C.SNAPPY, dictionary: true, version: V.V1, rowGroup: 80 });
-write("bad_genes_float.parquet", table({ ...base, genesAsFloat: true }),
+write("bad_genes_string.parquet", table({ ...base, genesAs: "string" }),
       { compression: C.SNAPPY, dictionary: true, version: V.V1, rowGroup: 80 });
+write("bad_fractional_genes.parquet", table({ ...base, withId: false, genesAs: "fractional" }),
+      { compression: C.SNAPPY, dictionary: true, version: V.V1, rowGroup: 80 });
+// scBenchmark's combined files (combine_and_sample: pandas.to_parquet): genes cast to float32,
+// no id, pandas' index as a column
+write("scbench_float_genes.parquet", table({ ...base, withId: false, withGroups: false, genesAs: "float", pandasIndex: true }),
+      { compression: C.SNAPPY, dictionary: true, version: V.V1, rowGroup: 1000 });
