@@ -6,6 +6,8 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <new>
+#include <stdexcept>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -28,7 +30,8 @@ namespace {
 // Limits on what a footer or page may claim, so that a hostile file cannot make us allocate
 // without bound: a page or a footer beyond 1 GiB, more than 2^31 values in a page.
 constexpr int64_t kMaxBlock = int64_t{1} << 30;
-constexpr int64_t kMaxValues = int64_t{1} << 31;
+constexpr int64_t kMaxValues = int64_t{1} << 26;       // in one page
+constexpr int64_t kMaxChunkValues = int64_t{1} << 27;  // in one column chunk (a row group's column)
 
 enum Physical { kBoolean = 0, kInt32 = 1, kInt64 = 2, kInt96 = 3, kFloat = 4, kDouble = 5, kByteArray = 6, kFixed = 7 };
 const char* physical_name(int t) {
@@ -364,7 +367,7 @@ std::vector<uint8_t> decompress(int codec, const uint8_t* p, size_t n, size_t ex
   switch (codec) {
     case 0:
       if (n != expected) throw ThriftError{where + ": uncompressed page of " + std::to_string(n) + " bytes, header says " + std::to_string(expected)};
-      std::memcpy(out.data(), p, n);
+      if (n > 0) std::memcpy(out.data(), p, n);
       return out;
     case 1: {
 #ifdef SCFM_HAVE_SNAPPY
@@ -648,6 +651,17 @@ Decoded decode_chunk(const std::string& path, const std::function<void(int64_t, 
   std::vector<uint8_t> chunk(static_cast<size_t>(m.compressed_size));
   read(start, m.compressed_size, chunk.data());
   Decoded d;
+  // one allocation each for the chunk's levels and values (growing them page by page faulted in
+  // fresh memory at every doubling)
+  if (m.num_values < 0 || m.num_values > kMaxChunkValues)
+    throw FormatError(path, col.name, "column chunk of " + std::to_string(m.num_values) + " values; more than the " +
+                                          std::to_string(kMaxChunkValues) + " scfm decodes at once (write smaller row groups)");
+  // a hint only (the values can be fewer): no more than the chunk's bytes could plausibly hold
+  const size_t expect = static_cast<size_t>(std::min<int64_t>(m.num_values, 32 * m.compressed_size + 4096));
+  if (col.max_def > 0) d.def.reserve(expect);
+  if (col.max_rep > 0) d.rep.reserve(expect);
+  if (col.physical == kFloat || col.physical == kDouble) d.reals.reserve(expect);
+  else if (col.physical != kByteArray) d.ints.reserve(expect);
   std::vector<int64_t> dict_ints;
   std::vector<double> dict_reals;
   std::vector<std::string> dict_strings;
@@ -817,9 +831,23 @@ Decoded decode_chunk(const std::string& path, const std::function<void(int64_t, 
   return d;
 }
 
+// decode_chunk, with a failed allocation (a file claiming more values than memory holds) as a
+// FormatError instead of std::bad_alloc
+Decoded decode_guarded(const std::string& path, const std::function<void(int64_t, int64_t, uint8_t*)>& read,
+                       const ChunkMeta& m, const ParquetColumn& col, int64_t rows) {
+  try {
+    return decode_chunk(path, read, m, col, rows);
+  } catch (const std::bad_alloc&) {
+    throw FormatError(path, col.name, "too large to decode in memory (" + std::to_string(m.num_values) + " values)");
+  } catch (const std::length_error&) {
+    throw FormatError(path, col.name, "too large to decode in memory (" + std::to_string(m.num_values) + " values)");
+  }
+}
+
 template <class T, class Src>
 ParquetLists<T> assemble_lists(const std::string& path, const ParquetColumn& col, const Decoded& d, const Src& values) {
   ParquetLists<T> out;
+  out.values.reserve(values.size());
   out.offsets.push_back(0);
   size_t v = 0;
   for (int64_t k = 0; k < d.levels; ++k) {
@@ -844,7 +872,7 @@ ParquetLists<int64_t> ParquetFile::read_int_lists(int g, const std::string& name
   if (!c->is_list || (c->physical != kInt32 && c->physical != kInt64 && !real))
     throw FormatError(path_, name, "expected a list of integers, found " + c->type_name());
   const size_t ci = static_cast<size_t>(c - columns_.data());
-  const Decoded d = decode_chunk(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
+  const Decoded d = decode_guarded(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
   if (!real) return assemble_lists<int64_t>(path_, *c, d, d.ints);
   // integers stored as floats (scBenchmark's combine_and_sample casts `genes` to float32): each
   // must be a whole number
@@ -863,7 +891,7 @@ ParquetLists<float> ParquetFile::read_float_lists(int g, const std::string& name
   if (!c->is_list || (c->physical != kFloat && c->physical != kDouble && c->physical != kInt32 && c->physical != kInt64))
     throw FormatError(path_, name, "expected a list of numbers, found " + c->type_name());
   const size_t ci = static_cast<size_t>(c - columns_.data());
-  const Decoded d = decode_chunk(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
+  const Decoded d = decode_guarded(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
   if (c->physical == kInt32 || c->physical == kInt64) return assemble_lists<float>(path_, *c, d, d.ints);
   return assemble_lists<float>(path_, *c, d, d.reals);
 }
@@ -873,7 +901,7 @@ std::vector<std::string> ParquetFile::read_strings(int g, const std::string& nam
   if (c == nullptr) throw FormatError(path_, name, "no such column");
   if (c->is_list) throw FormatError(path_, name, "expected a flat column, found " + c->type_name());
   const size_t ci = static_cast<size_t>(c - columns_.data());
-  const Decoded d = decode_chunk(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
+  const Decoded d = decode_guarded(path_, impl_->read, impl_->chunks.at(static_cast<size_t>(g))[ci], *c, row_group_rows(g));
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(d.levels));
   size_t v = 0;
@@ -913,7 +941,7 @@ void parquet_check_buffer(const uint8_t* data, size_t size) {
   parse_footer(path, static_cast<int64_t>(size), read, num_rows, created_by, columns, rows, chunks);
   for (size_t g = 0; g < chunks.size(); ++g)
     for (size_t c = 0; c < columns.size(); ++c) {
-      const Decoded d = decode_chunk(path, read, chunks[g][c], columns[c], rows[g]);
+      const Decoded d = decode_guarded(path, read, chunks[g][c], columns[c], rows[g]);
       if (columns[c].is_list) {
         if (!d.ints.empty()) assemble_lists<int64_t>(path, columns[c], d, d.ints);
         else assemble_lists<float>(path, columns[c], d, d.reals);

@@ -88,7 +88,7 @@ CsrMatrix ParquetCells::block(int b, int64_t n_cols) const {
   const Block& bl = blocks_.at(static_cast<size_t>(b));
   const ParquetFile& f = *open_[static_cast<size_t>(bl.file)];
   const ParquetLists<int64_t> genes = f.read_int_lists(bl.row_group, options_.genes);
-  const ParquetLists<float> values = f.read_float_lists(bl.row_group, options_.expressions);
+  ParquetLists<float> values = f.read_float_lists(bl.row_group, options_.expressions);
   CsrMatrix m;
   m.n_rows = bl.rows;
   m.n_cols = n_cols;
@@ -110,7 +110,7 @@ CsrMatrix ParquetCells::block(int b, int64_t n_cols) const {
       m.indices[static_cast<size_t>(k)] = static_cast<int32_t>(id);
     }
   }
-  m.data = values.values;
+  m.data = std::move(values.values);
   return m;
 }
 
