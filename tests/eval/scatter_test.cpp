@@ -110,6 +110,7 @@ TEST(Html, MarkdownTablesListsAndEscapes) {
   EXPECT_NE(h.find("<td>p | q</td>"), std::string::npos);
   EXPECT_EQ(count(h, "<li>"), 2u);
   EXPECT_NE(h.find("<p>text more</p>"), std::string::npos);
+  EXPECT_NE(markdown_to_html("see ![c](confusion.svg) here").find("(figure: confusion.svg, below)"), std::string::npos);
   HtmlPage page;
   page.title = "r & d";
   page.sections.push_back({"s1", "Section", {{"svg", "<?xml version=\"1.0\"?>\n<svg></svg>", "cap"}}});

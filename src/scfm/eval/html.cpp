@@ -27,6 +27,14 @@ std::string inline_md(const std::string& text) {
         continue;
       }
     }
+    if (text.compare(i, 2, "![") == 0) {  // an image: the report inlines the folder's figures itself
+      const size_t close = text.find("](", i + 2), end = close == std::string::npos ? close : text.find(')', close + 2);
+      if (end != std::string::npos) {
+        out += "<em class=\"figure-ref\">(figure: " + svg_escape(text.substr(close + 2, end - close - 2)) + ", below)</em>";
+        i = end + 1;
+        continue;
+      }
+    }
     if (text.compare(i, 2, "**") == 0) {
       const size_t j = text.find("**", i + 2);
       if (j != std::string::npos) {

@@ -9,7 +9,8 @@ namespace scfm::eval {
 
 // The Markdown scfm's own results.md files use, as HTML: '#' headings (shifted down by
 // `heading_shift` levels), pipe tables (with the |---:| alignment row), '- ' lists, paragraphs,
-// `code` and **bold**. Everything else is text, escaped.
+// `code`, **bold** and ![images] (as a reference: the report inlines a folder's figures). Everything
+// else is text, escaped.
 std::string markdown_to_html(const std::string& md, int heading_shift = 1);
 
 struct HtmlBlock {

@@ -110,12 +110,18 @@ class Thrift {
         return;
       }
       case 11: {
-        const int64_t n = static_cast<int64_t>(varint());
+        const uint64_t n = varint();
         if (n == 0) return;
+        if (n > static_cast<uint64_t>(end_ - p_)) throw ThriftError{"map longer than the metadata"};
         const uint8_t kv = byte();
-        for (int64_t i = 0; i < n; ++i) {
-          skip(kv >> 4, depth + 1);
-          skip(kv & 0x0f, depth + 1);
+        // inside a container a bool takes a byte (skip(1) alone consumes nothing)
+        auto element = [&](int t) {
+          if (t == 1 || t == 2) byte();
+          else skip(t, depth + 1);
+        };
+        for (uint64_t i = 0; i < n; ++i) {
+          element(kv >> 4);
+          element(kv & 0x0f);
         }
         return;
       }

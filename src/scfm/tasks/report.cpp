@@ -54,33 +54,28 @@ std::string settings_table(const nlohmann::json& args) {
   return os.str();
 }
 
-// metrics.jsonl: per kind of line, the loss-like fields against the step; the learning rate apart
-std::vector<eval::HtmlBlock> curves(const fs::path& path) {
-  std::ifstream in(path);
-  std::string line;
+// Logged records (metrics.jsonl lines, or results.json's per-epoch list): per kind of record, the
+// loss-like fields against `x_key` (the step, or the epoch); the learning rate apart. `bad` counts
+// records that were not JSON objects.
+std::vector<eval::HtmlBlock> curves(const std::vector<nlohmann::json>& records, const std::string& x_key,
+                                    const std::string& source, int64_t bad) {
   std::map<std::string, eval::LineSeries> series;
   std::vector<std::string> order;
   eval::LineSeries lr{"lr", "#1f77b4", "", {}, {}};
-  int64_t bad = 0, lineno = 0;
+  int64_t lineno = 0;
   static const std::vector<std::string> skip = {"step", "epoch", "lr", "cells_per_s", "n_masked", "kind", "seconds",
                                                 "stage", "n_cells", "n_genes"};
-  while (std::getline(in, line)) {
+  for (const nlohmann::json& j : records) {
     ++lineno;
-    if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      ++bad;
-      continue;
-    }
-    const double step = j.contains("step") && j["step"].is_number() ? j["step"].get<double>() : static_cast<double>(lineno);
-    const std::string kind = j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "log";
+    const double step = j.contains(x_key) && j[x_key].is_number() ? j[x_key].get<double>() : static_cast<double>(lineno);
+    const std::string kind = j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
     if (j.contains("lr") && j["lr"].is_number()) {
       lr.x.push_back(step);
       lr.y.push_back(j["lr"].get<double>());
     }
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (!it.value().is_number() || std::find(skip.begin(), skip.end(), it.key()) != skip.end()) continue;
-      const std::string name = kind + " " + it.key();
+      const std::string name = kind.empty() ? it.key() : kind + " " + it.key();
       if (!series.count(name)) {
         order.push_back(name);
         series[name].name = name;
@@ -102,7 +97,7 @@ std::vector<eval::HtmlBlock> curves(const fs::path& path) {
   for (int pass = 0; pass < 2; ++pass) {
     eval::LineChart c;
     c.title = pass == 0 ? "Loss (train: solid, validation: dashed)" : "Other logged measures";
-    c.x_label = "step";
+    c.x_label = x_key;
     c.y_label = pass == 0 ? "loss / error" : "value";
     c.width = 760;
     for (const auto& name : order) {
@@ -113,21 +108,35 @@ std::vector<eval::HtmlBlock> curves(const fs::path& path) {
       c.series.push_back(std::move(s));
       if (c.series.size() >= 10) break;
     }
-    if (!c.series.empty()) out.push_back({"svg", eval::line_chart_svg(c), path.filename().string() + ": " + c.title});
+    if (!c.series.empty()) out.push_back({"svg", eval::line_chart_svg(c), source + ": " + c.title});
   }
   if (lr.x.size() > 1) {
     eval::LineChart c;
     c.title = "Learning rate";
-    c.x_label = "step";
+    c.x_label = x_key;
     c.y_label = "lr";
     c.width = 520;
     c.series.push_back(lr);
     out.push_back({"svg", eval::line_chart_svg(c), "learning rate schedule"});
   }
   if (bad > 0)
-    out.push_back({"html", "<p>" + std::to_string(bad) + " line(s) of " + eval::svg_escape(path.string()) +
+    out.push_back({"html", "<p>" + std::to_string(bad) + " record(s) of " + eval::svg_escape(source) +
                                " are not JSON objects and were skipped.</p>", ""});
   return out;
+}
+
+std::vector<eval::HtmlBlock> curves(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::vector<nlohmann::json> records;
+  int64_t bad = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) ++bad;
+    else records.push_back(std::move(j));
+  }
+  return curves(records, "step", path.filename().string(), bad);
 }
 
 std::vector<std::string> default_colors(const std::string& path) {
@@ -200,6 +209,18 @@ nlohmann::json write_report(const ReportOptions& o) {
     if (fs::exists(dir / "results.md")) {
       s.blocks.push_back({"markdown", read_file(dir / "results.md"), ""});
       known = true;
+    }
+    // fine-tunes keep their per-epoch losses in results.json
+    if (fs::exists(dir / "results.json")) {
+      const nlohmann::json r = nlohmann::json::parse(read_file(dir / "results.json"), nullptr, false);
+      if (r.is_object() && r.contains("epochs") && r["epochs"].is_array() && !r["epochs"].empty() &&
+          r["epochs"][0].is_object() && r["epochs"][0].contains("epoch")) {
+        std::vector<nlohmann::json> records(r["epochs"].begin(), r["epochs"].end());
+        for (auto& b : curves(records, "epoch", "results.json epochs", 0)) {
+          figures += b.kind == "svg";
+          s.blocks.push_back(std::move(b));
+        }
+      }
     }
     std::vector<fs::path> svgs;
     for (const auto& e : fs::directory_iterator(dir))
