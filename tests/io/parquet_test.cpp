@@ -143,6 +143,8 @@ TEST(Parquet, DamagedFilesAreRefusedNeverCrash) {
   const std::string endless((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
   ASSERT_GT(endless.size(), 100u);
   EXPECT_TRUE(refused(endless));
+  std::ifstream empty_chunk(test::source_dir() + "/tests/hostile/fuzz-parquet-empty-chunk.parquet", std::ios::binary);
+  refused(std::string((std::istreambuf_iterator<char>(empty_chunk)), std::istreambuf_iterator<char>()));
   // and every 97th byte of the pages
   for (size_t k = 4; k < good.size() - 8 - meta_len; k += 97) {
     std::string bad = good;

@@ -207,3 +207,22 @@ TEST(Checkpoint, StackConsumedBelowAMarkIsRefused) {
   const std::string found = test::read_text(test::source_dir() + "/tests/hostile/fuzz-pickle-mark-consumed.pkl");
   refused(found, "x.pkl");
 }
+
+// Found by fuzz/fuzz_pickle.cpp (tests/hostile/fuzz-pickle-deep-tuples.pkl): 29,000 TUPLE1s nest a
+// value that deep, and an opcode dropping it destroyed it recursively: a stack overflow under ASan.
+// A million levels overflow any stack; dropped values now wait for the machine's iterative teardown.
+TEST(Checkpoint, DroppingADeeplyNestedValueDoesNotRecurse) {
+  std::string deep = "\x80\x02N";
+  deep += std::string(1000000, '\x85');  // TUPLE1, a million times
+  deep += "0N.";                         // POP the million-deep tuple, return None
+  const io::PyPtr v = io::unpickle(reinterpret_cast<const uint8_t*>(deep.data()), deep.size(), "deep.pkl");
+  EXPECT_EQ(v->kind, io::PyValue::Kind::None);
+  // kept deep on the stack, it is refused by depth, and taken apart without recursion
+  std::string kept = "\x80\x02N" + std::string(1000000, '\x85') + ".";
+  EXPECT_THROW(io::unpickle(reinterpret_cast<const uint8_t*>(kept.data()), kept.size(), "deep.pkl"), Error);
+  const std::string found = test::read_text(test::source_dir() + "/tests/hostile/fuzz-pickle-deep-tuples.pkl");
+  try {
+    io::unpickle(reinterpret_cast<const uint8_t*>(found.data()), found.size(), "found.pkl");
+  } catch (const Error&) {
+  }
+}

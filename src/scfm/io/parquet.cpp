@@ -680,26 +680,21 @@ Decoded decode_chunk(const std::string& path, const std::function<void(int64_t, 
     const size_t w = t == kInt32 || t == kFloat ? 4 : t == kInt64 || t == kDouble ? 8 : 0;
     if (w > 0) {
       if (static_cast<uint64_t>(count) * w > n) throw ThriftError{"PLAIN values past the page"};
-      for (int64_t k = 0; k < count; ++k) {
-        const uint8_t* q = p + static_cast<size_t>(k) * w;
-        if (t == kInt32) {
-          int32_t v;
-          std::memcpy(&v, q, 4);
-          ints.push_back(v);
-        } else if (t == kInt64) {
-          int64_t v;
-          std::memcpy(&v, q, 8);
-          ints.push_back(v);
-        } else if (t == kFloat) {
-          float v;
-          std::memcpy(&v, q, 4);
-          reals.push_back(v);
-        } else {
-          double v;
-          std::memcpy(&v, q, 8);
-          reals.push_back(v);
+      // one tight loop a type (the values are little-endian, as this machine)
+      auto widen = [&](auto tag, auto& out) {
+        using T = decltype(tag);
+        const size_t at = out.size();
+        out.resize(at + static_cast<size_t>(count));
+        for (int64_t k = 0; k < count; ++k) {
+          T v;
+          std::memcpy(&v, p + static_cast<size_t>(k) * sizeof(T), sizeof(T));
+          out[at + static_cast<size_t>(k)] = v;
         }
-      }
+      };
+      if (t == kInt32) widen(int32_t{}, ints);
+      else if (t == kInt64) widen(int64_t{}, ints);
+      else if (t == kFloat) widen(float{}, reals);
+      else widen(double{}, reals);
     } else if (t == kBoolean) {
       if (static_cast<uint64_t>(count) > static_cast<uint64_t>(n) * 8) throw ThriftError{"PLAIN booleans past the page"};
       for (int64_t k = 0; k < count; ++k) ints.push_back((p[k >> 3] >> (k & 7)) & 1);
@@ -937,7 +932,7 @@ void parquet_check_buffer(const uint8_t* data, size_t size) {
   auto read = [&](int64_t off, int64_t n, uint8_t* out) {
     if (off < 0 || n < 0 || static_cast<uint64_t>(off) + static_cast<uint64_t>(n) > size)
       throw FormatError(path, "file", "read past the end");
-    std::memcpy(out, data + off, static_cast<size_t>(n));
+    if (n > 0) std::memcpy(out, data + off, static_cast<size_t>(n));
   };
   int64_t num_rows = 0;
   std::string created_by;

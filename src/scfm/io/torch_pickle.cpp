@@ -126,8 +126,10 @@ class Machine {
   ~Machine() {
     std::vector<PyPtr> work(stack_.begin(), stack_.end());
     for (auto& [k, v] : memo_) work.push_back(v);
+    work.insert(work.end(), dropped_.begin(), dropped_.end());
     stack_.clear();
     memo_.clear();
+    dropped_.clear();
     while (!work.empty()) {
       PyPtr v = std::move(work.back());
       work.pop_back();
@@ -212,10 +214,10 @@ class Machine {
         case '0': pop(); break;
         case '1': pop_mark(); break;
         case '2': push(top()); break;
-        case 'p': memo_[static_cast<uint32_t>(parse_int(line()))] = top(); break;
-        case 'q': memo_[byte()] = top(); break;
-        case 'r': memo_[u32()] = top(); break;
-        case 0x94: memo_[static_cast<uint32_t>(memo_.size())] = top(); break;
+        case 'p': remember(static_cast<uint32_t>(parse_int(line()))); break;
+        case 'q': remember(byte()); break;
+        case 'r': remember(u32()); break;
+        case 0x94: remember(static_cast<uint32_t>(memo_.size())); break;
         case 'g': push(memo(static_cast<uint32_t>(parse_int(line())))); break;
         case 'h': push(memo(byte())); break;
         case 'j': push(memo(u32())); break;
@@ -372,6 +374,7 @@ class Machine {
     if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) fail("pickle pops an empty stack");
     PyPtr v = stack_.back();
     stack_.pop_back();
+    dropped_.push_back(v);  // whatever the caller does with it, it is not destroyed (recursively) there
     return v;
   }
   PyPtr& top() {
@@ -385,8 +388,15 @@ class Machine {
     // TUPLE1-3 and other ops may have consumed the stack below the mark (found by fuzz_pickle)
     if (m > stack_.size()) fail("pickle's MARK lies above the stack (its items were consumed)");
     std::vector<PyPtr> items(stack_.begin() + static_cast<long>(m), stack_.end());
+    dropped_.insert(dropped_.end(), items.begin(), items.end());
     stack_.resize(m);
     return items;
+  }
+  // MEMOIZE / PUT: an overwritten slot's value is kept for ~Machine, not destroyed here
+  void remember(uint32_t i) {
+    auto it = memo_.find(i);
+    if (it != memo_.end()) dropped_.push_back(it->second);
+    memo_[i] = top();
   }
   PyPtr memo(uint32_t i) {
     auto it = memo_.find(i);
@@ -533,6 +543,12 @@ class Machine {
   const uint8_t* begin_ = p_;
   std::string source_;
   std::vector<PyPtr> stack_;
+  // Values popped off the stack or out of the memo. A value dropped by an opcode (POP, or one
+  // consumed by a failing opcode) could be the only owner of a chain a million levels deep, whose
+  // shared_ptr destructor would recurse that deep (found by fuzz_pickle: 29,000 TUPLE1s, then an
+  // opcode dropping the result, overflowed the stack). They all live until ~Machine takes them
+  // apart without recursion.
+  std::vector<PyPtr> dropped_;
   std::vector<size_t> marks_;
   std::unordered_map<uint32_t, PyPtr> memo_;
 };
