@@ -19,6 +19,8 @@ PKGS=(
   libfaiss-dev libigraph-dev libarpack2-dev libglpk-dev libplfit-dev
   # c10d's Gloo backend
   libgloo-dev
+  # the Python module (`import scfm`, python/): pybind11's headers and CMake config
+  pybind11-dev python3-dev
   # the real clients the tests compare against
   python3 python3-numpy python3-scipy python3-anndata python3-h5py python3-torch
   # the libraries scib's metrics and Harmony come from (tests/eval compare against them)

@@ -64,7 +64,12 @@ Encoded required_codes(const std::string& path, const io::AnnData& ad, const std
     throw FormatError(path, "obs/" + col,
                       std::string("no such ") + role + " column (obs has: " + (have.empty() ? "nothing" : have) + ")");
   }
-  Encoded e = encode_labels(io::column_strings(ad.obs(), col));
+  return required_codes(path, col, io::column_strings(ad.obs(), col), role);
+}
+
+Encoded required_codes(const std::string& path, const std::string& col, const std::vector<std::string>& values,
+                       const char* role) {
+  Encoded e = encode_labels(values);
   const int64_t missing = std::count(e.codes.begin(), e.codes.end(), -1);
   if (missing > 0)
     throw FormatError(path, "obs/" + col,

@@ -32,5 +32,8 @@ Embedded read_embedded(const std::string& path, const std::string& key, const st
 // and cells without a value (NaN or empty) with a FormatError naming the file and obs/<col>;
 // `role` ("batch", "label") words the message.
 Encoded required_codes(const std::string& path, const io::AnnData& ad, const std::string& col, const char* role);
+// The same check on a column's values in hand (as io::column_strings gives them).
+Encoded required_codes(const std::string& path, const std::string& col, const std::vector<std::string>& values,
+                       const char* role);
 
 }  // namespace scfm::eval

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "scfm/io/array.h"
+#include "scfm/io/row_source.h"
 #include "scfm/io/sparse.h"
 
 namespace scfm::io {
@@ -25,20 +26,20 @@ struct H5adStreamOptions {
   int64_t csc_memory_limit_bytes = int64_t(2) << 30;  // 2 GiB
 };
 
-class H5adMatrixReader {
+class H5adMatrixReader : public RowSource {
  public:
   explicit H5adMatrixReader(const std::string& path, const H5adStreamOptions& options = {});
-  ~H5adMatrixReader();
+  ~H5adMatrixReader() override;
   H5adMatrixReader(const H5adMatrixReader&) = delete;
   H5adMatrixReader& operator=(const H5adMatrixReader&) = delete;
 
-  int64_t n_rows() const;
-  int64_t n_cols() const;
+  int64_t n_rows() const override;
+  int64_t n_cols() const override;
   int64_t nnz() const;               // stored entries (n_rows * n_cols for dense)
   const std::string& encoding() const;  // csr_matrix | csc_matrix | array
   DType dtype() const;               // of the stored values
   // Rows [start, start + count) as float32 CSR with sorted column indices.
-  CsrMatrix read_rows(int64_t start, int64_t count);
+  CsrMatrix read_rows(int64_t start, int64_t count) override;
 
  private:
   struct Impl;

@@ -241,7 +241,10 @@ std::vector<std::string> gene_names(const AnnData& data, const std::string& gene
 }
 
 GeneMatch match_genes(const Vocab& vocab, const AnnData& data, const std::string& gene_col) {
-  std::vector<std::string> genes = gene_names(data, gene_col);
+  return match_gene_names(vocab, gene_names(data, gene_col));
+}
+
+GeneMatch match_gene_names(const Vocab& vocab, const std::vector<std::string>& genes) {
   GeneMatch m;
   m.var_to_id.resize(genes.size(), -1);
   for (size_t i = 0; i < genes.size(); ++i) {

@@ -85,6 +85,9 @@ struct GeneMatch {
 // scfm::FormatError naming the file and listing the var columns.
 GeneMatch match_genes(const Vocab& vocab, const AnnData& data, const std::string& gene_col = "");
 
+// The same match for gene names in hand (one per column of the matrix).
+GeneMatch match_gene_names(const Vocab& vocab, const std::vector<std::string>& genes);
+
 // The gene names match_genes uses: the var index, or the named var column.
 std::vector<std::string> gene_names(const AnnData& data, const std::string& gene_col = "");
 

@@ -8,8 +8,13 @@
 
 namespace scfm::pp {
 
-double normalize_total(io::CsrMatrix& m, const NormalizeTotalOptions& options) {
-  std::vector<double> totals = m.row_sums();
+namespace {
+
+template <class Ptr>
+double normalize_rows(int64_t n_rows, const Ptr* indptr, float* data, const NormalizeTotalOptions& options) {
+  std::vector<double> totals(static_cast<size_t>(n_rows), 0.0);
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t k = indptr[r]; k < static_cast<int64_t>(indptr[r + 1]); ++k) totals[r] += data[k];
   double target = 0;
   if (options.target_sum) {
     target = *options.target_sum;
@@ -24,13 +29,27 @@ double normalize_total(io::CsrMatrix& m, const NormalizeTotalOptions& options) {
       target = n % 2 ? positive[n / 2] : 0.5 * (positive[n / 2 - 1] + positive[n / 2]);
     }
   }
-  for (int64_t r = 0; r < m.n_rows; ++r) {
+  for (int64_t r = 0; r < n_rows; ++r) {
     if (totals[r] <= 0) continue;
     const double scale = target / totals[r];
-    for (int64_t k = m.indptr[r]; k < m.indptr[r + 1]; ++k)
-      m.data[k] = static_cast<float>(static_cast<double>(m.data[k]) * scale);
+    for (int64_t k = indptr[r]; k < static_cast<int64_t>(indptr[r + 1]); ++k)
+      data[k] = static_cast<float>(static_cast<double>(data[k]) * scale);
   }
   return target;
+}
+
+}  // namespace
+
+double normalize_total(io::CsrMatrix& m, const NormalizeTotalOptions& options) {
+  return normalize_rows(m.n_rows, m.indptr.data(), m.data.data(), options);
+}
+
+double normalize_total(int64_t n_rows, const int64_t* indptr, float* data, const NormalizeTotalOptions& options) {
+  return normalize_rows(n_rows, indptr, data, options);
+}
+
+double normalize_total(int64_t n_rows, const int32_t* indptr, float* data, const NormalizeTotalOptions& options) {
+  return normalize_rows(n_rows, indptr, data, options);
 }
 
 namespace {

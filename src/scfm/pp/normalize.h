@@ -18,6 +18,10 @@ struct NormalizeTotalOptions {
 
 // Scales each row to the target total; rows with total 0 stay 0. Returns the target used.
 double normalize_total(io::CsrMatrix& m, const NormalizeTotalOptions& options = {});
+// The same on CSR arrays in place (scipy.sparse's indptr and float32 data, as the Python module
+// hands them over): the values of row r are data[indptr[r] .. indptr[r+1]).
+double normalize_total(int64_t n_rows, const int64_t* indptr, float* data, const NormalizeTotalOptions& options = {});
+double normalize_total(int64_t n_rows, const int32_t* indptr, float* data, const NormalizeTotalOptions& options = {});
 
 // x -> ln(1 + x) on the stored values (scanpy.pp.log1p, natural base), correctly rounded:
 // float(log1p(double(x))), which is numpy's float64 log1p cast to float32. glibc's log1pf (what

@@ -16,4 +16,22 @@ int set_threads(int n);
 // LibTorch's current intra-op thread count (at::get_num_threads()).
 int num_threads();
 
+// Runs a scope on one LibTorch/OpenMP/OpenBLAS thread and restores the count after: for small
+// products (classify's linear probe: each OpenMP region costs a barrier that, on a loaded machine,
+// waits for a descheduled thread) and LAPACK's eigh (thousands of small BLAS-2 calls).
+class OneThread {
+ public:
+  OneThread() : previous_(runtime::num_threads()) {
+    if (previous_ != 1) runtime::set_threads(1);
+  }
+  ~OneThread() {
+    if (previous_ != 1) runtime::set_threads(previous_);
+  }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int previous_;
+};
+
 }  // namespace scfm::runtime

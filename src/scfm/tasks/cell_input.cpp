@@ -174,9 +174,14 @@ CellTokens CellInput::panel_tokens(const io::CsrMatrix& block, const std::vector
 
 io::GeneMatch match_model_genes(const io::Vocab& vocab, const io::AnnData& data, const std::string& gene_col,
                                 const std::string& path, const char* verb) {
-  io::GeneMatch match = io::match_genes(vocab, data, gene_col);
+  return match_model_genes(vocab, io::gene_names(data, gene_col), path, verb);
+}
+
+io::GeneMatch match_model_genes(const io::Vocab& vocab, const std::vector<std::string>& genes, const std::string& path,
+                                const char* verb) {
+  io::GeneMatch match = io::match_gene_names(vocab, genes);
   if (match.n_matched == 0)
-    throw Error(std::string(verb) + ": none of the " + std::to_string(data.n_vars()) + " genes of " + path +
+    throw Error(std::string(verb) + ": none of the " + std::to_string(genes.size()) + " genes of " + path +
                 " is in the model's vocabulary; use --gene-col to name the var column with gene symbols");
   return match;
 }

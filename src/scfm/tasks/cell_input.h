@@ -60,5 +60,8 @@ class CellInput {
 // of whose genes the model knows with one line that names the verb and points at --gene-col.
 io::GeneMatch match_model_genes(const io::Vocab& vocab, const io::AnnData& data, const std::string& gene_col,
                                 const std::string& path, const char* verb);
+// The same for gene names in hand (`path` names their source in the message).
+io::GeneMatch match_model_genes(const io::Vocab& vocab, const std::vector<std::string>& genes, const std::string& path,
+                                const char* verb);
 
 }  // namespace scfm::tasks

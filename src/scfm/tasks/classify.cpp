@@ -22,6 +22,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <tuple>
 
@@ -83,23 +84,6 @@ std::vector<int64_t> keyed_permutation(int64_t n, uint64_t seed, uint64_t epoch)
   return p;
 }
 
-// Runs a scope on one LibTorch/OpenMP/OpenBLAS thread and restores the count after. The probe's
-// products are small: more threads gain nothing, and each OpenMP region (nll_loss_backward opens
-// one per batch) costs a barrier that, on a loaded machine, waits for a descheduled thread.
-class OneThread {
- public:
-  OneThread() : previous_(runtime::num_threads()) {
-    if (previous_ != 1) runtime::set_threads(1);
-  }
-  ~OneThread() {
-    if (previous_ != 1) runtime::set_threads(previous_);
-  }
-  OneThread(const OneThread&) = delete;
-  OneThread& operator=(const OneThread&) = delete;
-
- private:
-  int previous_;
-};
 
 }  // namespace
 
@@ -198,7 +182,7 @@ LinearProbeRun linear_probe(const DenseMatrix& train, const std::vector<int32_t>
                   std::to_string(train.cols));
   }
   const int64_t n = train.rows, d = train.cols;
-  OneThread one_thread;
+  runtime::OneThread one_thread;
   const at::Tensor x = view_of(train);
   std::vector<int64_t> codes64(train_codes.begin(), train_codes.end());
   const at::Tensor y = at::from_blob(codes64.data(), {n}, at::kLong).clone();
@@ -254,109 +238,6 @@ LinearProbeRun linear_probe(const DenseMatrix& train, const std::vector<int32_t>
     }
   }
   return run;
-}
-
-// ---------------------------------------------------------------------------------------------
-PcaBaseline pca_baseline(const std::string& path, const PcaBaselineOptions& o) {
-  io::H5adStreamOptions so;
-  so.layer = o.layer;
-  io::H5adMatrixReader reader(path, so);
-  const int64_t n = reader.n_rows(), g = reader.n_cols();
-  if (n < 2) throw Error(path + ": the PCA baseline needs at least 2 cells");
-  if (g < 1) throw Error(path + ": the PCA baseline needs at least 1 gene");
-
-  // log-normalised expression of every cell, held as CSR (memory: the non-zeros)
-  io::CsrMatrix all;
-  all.n_cols = g;
-  pp::NormalizeTotalOptions no;
-  no.target_sum = o.target_sum;
-  const int64_t block = std::max<int64_t>(1, o.block_cells);
-  for (int64_t s = 0; s < n; s += block) {
-    io::CsrMatrix b = reader.read_rows(s, std::min(block, n - s));
-    pp::normalize_total(b, no);
-    pp::log1p(b);
-    const int64_t base = all.nnz();
-    for (int64_t r = 0; r < b.n_rows; ++r) all.indptr.push_back(base + b.indptr[r + 1]);
-    all.indices.insert(all.indices.end(), b.indices.begin(), b.indices.end());
-    all.data.insert(all.data.end(), b.data.begin(), b.data.end());
-    all.n_rows += b.n_rows;
-  }
-
-  // genes: the top n_top_genes highly variable (seurat flavour) when there are more
-  std::vector<int32_t> col_map(static_cast<size_t>(g), -1);
-  int64_t used = 0;
-  if (o.n_top_genes > 0 && g > o.n_top_genes) {
-    pp::HighlyVariableGenesOptions ho;
-    ho.flavor = pp::HvgFlavor::Seurat;
-    ho.n_top_genes = o.n_top_genes;
-    const pp::HighlyVariableGenes hv = pp::highly_variable_genes(all, ho);
-    for (int64_t j = 0; j < g; ++j)
-      if (hv.highly_variable[j]) col_map[j] = static_cast<int32_t>(used++);
-  } else {
-    for (int64_t j = 0; j < g; ++j) col_map[j] = static_cast<int32_t>(used++);
-  }
-  if (used == 0) throw Error(path + ": no genes selected for the PCA baseline");
-
-  c10::NoGradGuard no_grad;
-  const int64_t rb = 1024;
-  auto dense_block = [&](int64_t s, int64_t bn) {
-    at::Tensor t = at::zeros({bn, used}, at::kDouble);
-    double* p = t.data_ptr<double>();
-    for (int64_t r = 0; r < bn; ++r)
-      for (int64_t k = all.indptr[s + r]; k < all.indptr[s + r + 1]; ++k) {
-        const int32_t c = col_map[all.indices[k]];
-        if (c >= 0) p[r * used + c] = all.data[k];
-      }
-    return t;
-  };
-  at::Tensor sum = at::zeros({used}, at::kDouble);
-  at::Tensor gram = at::zeros({used, used}, at::kDouble);
-  for (int64_t s = 0; s < n; s += rb) {
-    const at::Tensor b = dense_block(s, std::min(rb, n - s));
-    sum += b.sum({0});
-    gram += at::mm(b.t(), b);
-  }
-  const at::Tensor mean = sum / static_cast<double>(n);
-  const at::Tensor cov = (gram - static_cast<double>(n) * at::mm(mean.unsqueeze(1), mean.unsqueeze(0))) /
-                         static_cast<double>(n - 1);
-  at::Tensor values, vectors;
-  {
-    // LAPACK's tridiagonalisation is thousands of small BLAS-2 calls: one thread is as fast,
-    // and far faster than threads that wait on each other on a busy machine
-    OneThread one_thread;
-    std::tie(values, vectors) = at::linalg_eigh(cov, "L");
-  }
-  values = values.contiguous();    // ascending
-  vectors = vectors.contiguous();  // one eigenvector per column
-  const int64_t nc = std::max<int64_t>(1, std::min<int64_t>({o.n_comps, used, n - 1}));
-  const double* ev = values.data_ptr<double>();
-  const double* vv = vectors.data_ptr<double>();
-  double total = 0;
-  for (int64_t j = 0; j < used; ++j) total += std::max(0.0, ev[j]);
-  PcaBaseline out;
-  out.n_genes = g;
-  out.n_genes_used = used;
-  at::Tensor comps = at::zeros({used, nc}, at::kDouble);  // loadings, one column per component
-  double* cp = comps.data_ptr<double>();
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t src = used - 1 - c;
-    int64_t arg = 0;
-    for (int64_t r = 1; r < used; ++r)
-      if (std::fabs(vv[r * used + src]) > std::fabs(vv[arg * used + src])) arg = r;
-    const double sign = vv[arg * used + src] < 0 ? -1.0 : 1.0;
-    for (int64_t r = 0; r < used; ++r) cp[r * nc + c] = sign * vv[r * used + src];
-    out.variance_ratio.push_back(total > 0 ? std::max(0.0, ev[src]) / total : 0.0);
-  }
-  out.scores.rows = n;
-  out.scores.cols = nc;
-  out.scores.data.resize(static_cast<size_t>(n * nc));
-  for (int64_t s = 0; s < n; s += rb) {
-    const int64_t bn = std::min(rb, n - s);
-    const at::Tensor sc = at::mm(dense_block(s, bn) - mean.unsqueeze(0), comps).contiguous();
-    const double* p = sc.data_ptr<double>();
-    for (int64_t i = 0; i < bn * nc; ++i) out.scores.data[static_cast<size_t>(s * nc + i)] = static_cast<float>(p[i]);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,13 +346,42 @@ std::string signed_cell(double v) { return (v >= 0 ? "+" : "") + eval::cell(v); 
 
 }  // namespace
 
-nlohmann::json classify(const ClassifyOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
+namespace {
+
+void check_options(const ClassifyOptions& o) {
   if (o.trials < 1) throw Error("classify: --trials must be at least 1");
   if (!(o.train_ratio > 0 && o.train_ratio < 1)) throw Error("classify: --train-ratio must be in (0, 1)");
   if (!(o.valid_ratio > 0 && o.valid_ratio < 1)) throw Error("classify: the validation ratio must be in (0, 1)");
+}
+
+}  // namespace
+
+nlohmann::json classify(const ClassifyOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  check_options(o);
   if (o.out_dir.empty()) throw Error("classify: an output folder is required");
   const eval::Embedded emb = eval::read_embedded(o.input, o.embedding, o.label_col);
+  std::unique_ptr<io::H5adMatrixReader> counts;
+  if (o.baseline) {
+    io::H5adStreamOptions so;
+    so.layer = o.pca.layer;
+    counts = std::make_unique<io::H5adMatrixReader>(o.input, so);
+  }
+  const ClassifyRun run = classify_embedded(o, emb, counts.get(), !o.write_obs.empty());
+  if (!o.write_obs.empty()) {
+    io::update_h5ad(o.input, o.write_obs, [&](io::AnnData& ad) {
+      io::dataframe_set_column(ad.obs(), "scfm_knn_pred", io::make_categorical_from_labels(run.knn_pred));
+      io::dataframe_set_column(ad.obs(), "scfm_knn_split", io::make_categorical_from_labels(run.knn_split));
+    });
+  }
+  nlohmann::json ret = run.results;
+  ret["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return ret;
+}
+
+ClassifyRun classify_embedded(const ClassifyOptions& o, const eval::Embedded& emb, io::RowSource* counts,
+                              bool predict_cells) {
+  check_options(o);
   const eval::Encoded enc = eval::encode_labels(emb.labels);
   const auto n_classes = static_cast<int32_t>(enc.classes.size());
   std::vector<int64_t> labelled;
@@ -479,19 +389,20 @@ nlohmann::json classify(const ClassifyOptions& o) {
     if (enc.codes[i] >= 0) labelled.push_back(i);
   const auto n_lab = static_cast<int64_t>(labelled.size());
   if (n_classes < 2)
-    throw Error(o.input + ": obs/" + o.label_col + " has " + std::to_string(n_classes) +
+    throw Error(emb.path + ": obs/" + o.label_col + " has " + std::to_string(n_classes) +
                 " class(es); classification needs at least 2");
   if (std::llround(o.train_ratio * n_lab) < 2 || n_lab - std::llround(o.train_ratio * n_lab) < 1)
-    throw Error(o.input + ": " + std::to_string(n_lab) + " labelled cells are too few for a " +
+    throw Error(emb.path + ": " + std::to_string(n_lab) + " labelled cells are too few for a " +
                 std::to_string(o.train_ratio) + " train split");
 
   std::vector<Representation> reps;
   reps.push_back({o.embedding, o.embedding, DenseMatrix{emb.n, emb.dim, emb.x}});
   nlohmann::json baseline_info = nullptr;
   if (o.baseline) {
-    PcaBaseline pb = pca_baseline(o.input, o.pca);
+    if (counts == nullptr) throw Error("classify: the PCA baseline needs the cells' counts");
+    PcaBaseline pb = pca_baseline(*counts, emb.path, o.pca);
     if (pb.scores.rows != emb.n)
-      throw Error(o.input + ": the matrix has " + std::to_string(pb.scores.rows) + " rows, obs " + std::to_string(emb.n));
+      throw Error(emb.path + ": the matrix has " + std::to_string(pb.scores.rows) + " rows, obs " + std::to_string(emb.n));
     baseline_info = {{"pipeline", "normalize_total(target_sum=" + eval::cell(o.pca.target_sum, 0) +
                                       "), log1p, highly_variable_genes(flavor=seurat, n_top_genes=" +
                                       std::to_string(o.pca.n_top_genes) + ") when more genes, centre, PCA"},
@@ -551,7 +462,7 @@ nlohmann::json classify(const ClassifyOptions& o) {
   // ---- results.json
   nlohmann::json out;
   out["task"] = "classify";
-  out["input"] = o.input;
+  out["input"] = emb.path;
   out["embedding"] = o.embedding;
   out["label_col"] = o.label_col;
   out["n_cells"] = emb.n;
@@ -666,10 +577,11 @@ nlohmann::json classify(const ClassifyOptions& o) {
                   "validation' trains a second probe on " + eval::cell(1 - o.valid_ratio, 2) +
                   " of the training cells and picks the epoch on the rest. See docs/classify.md.");
   report.notes = notes;
-  eval::write_report(o.out_dir, report);
+  if (!o.out_dir.empty()) eval::write_report(o.out_dir, report);
+  ClassifyRun run;
 
   // ---- --write-obs: kNN predictions for every cell from the trial-0 training cells
-  if (!o.write_obs.empty()) {
+  if (predict_cells) {
     const eval::Split sp = eval::random_split(n_lab, o.train_ratio, 0);
     std::vector<int64_t> train_rows;
     for (int64_t i : sp.train) train_rows.push_back(labelled[i]);
@@ -682,15 +594,11 @@ nlohmann::json classify(const ClassifyOptions& o) {
     for (int64_t i = 0; i < emb.n; ++i) pred_names[i] = enc.classes[pred[i]];
     for (int64_t i : labelled) role[i] = "test";
     for (int64_t i : train_rows) role[i] = "train";
-    io::update_h5ad(o.input, o.write_obs, [&](io::AnnData& ad) {
-      io::dataframe_set_column(ad.obs(), "scfm_knn_pred", io::make_categorical_from_labels(pred_names));
-      io::dataframe_set_column(ad.obs(), "scfm_knn_split", io::make_categorical_from_labels(role));
-    });
+    run.knn_pred = std::move(pred_names);
+    run.knn_split = std::move(role);
   }
-
-  nlohmann::json ret = out;
-  ret["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return ret;
+  run.results = std::move(out);
+  return run;
 }
 
 }  // namespace scfm::tasks

@@ -23,6 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "scfm/eval/dataset.h"
+#include "scfm/io/row_source.h"
+
 namespace scfm::tasks {
 
 // A row-major float matrix: rows x cols.
@@ -99,6 +102,8 @@ struct PcaBaseline {
 // component makes its largest-magnitude loading positive. Labels are not used. Memory: the
 // log-normalised non-zeros and the genes x genes covariance; no dense cells x genes matrix.
 PcaBaseline pca_baseline(const std::string& h5ad_path, const PcaBaselineOptions& options = {});
+// The same on cells in hand (options.layer is not used; `name` names them in messages).
+PcaBaseline pca_baseline(io::RowSource& cells, const std::string& name, const PcaBaselineOptions& options = {});
 
 struct ClassifyOptions {
   std::string input;                    // .h5ad with obsm[embedding] and obs[label_col]
@@ -123,5 +128,19 @@ struct ClassifyOptions {
 // Runs the protocol, writes the report into out_dir (and the --write-obs copy); returns the
 // results (what results.json holds) plus "seconds".
 nlohmann::json classify(const ClassifyOptions& options);
+
+struct ClassifyRun {
+  nlohmann::json results;              // what results.json holds
+  // with predict_cells: per cell, the kNN label from the trial-0 training cells (those cells
+  // predicted leave-one-out) and its role there: train | test | unlabelled (--write-obs's columns)
+  std::vector<std::string> knn_pred, knn_split;
+};
+
+// The protocol on an embedding in hand (emb.labels: the labels, "" or NaN-read cells unlabelled;
+// emb.path names it in messages). `counts` gives the same cells' counts for the PCA baseline (may be
+// null when options.baseline is false). The report is written only when options.out_dir is set;
+// options.input and write_obs are not used.
+ClassifyRun classify_embedded(const ClassifyOptions& options, const eval::Embedded& emb, io::RowSource* counts,
+                              bool predict_cells);
 
 }  // namespace scfm::tasks

@@ -13,6 +13,7 @@
 #include "scfm/io/vocab.h"
 #include "scfm/model/factory.h"
 #include "scfm/tasks/cell_input.h"
+#include "scfm/tasks/uns.h"
 #include "scfm/util/error.h"
 #include "scfm/util/progress.h"
 
@@ -57,29 +58,28 @@ std::string resolve_pool(const std::string& pool, bool per_token, const std::str
   return pool;
 }
 
-nlohmann::json embed(const EmbedOptions& o) {
-  auto t0 = std::chrono::steady_clock::now();
+CellEmbedding embed_cells(const EmbedOptions& o, io::RowSource& reader, const std::vector<std::string>& gene_names,
+                          const std::string& source) {
   auto model = model::load_pretrain_model(o.model_dir, o.allow_partial);
   const nlohmann::json args = model->args();
   const model::InputConventions conv = model::input_conventions(args);
   io::Vocab vocab = io::Vocab::load(o.model_dir + "/vocab.json");
   const int64_t max_len = o.max_length;
   if (max_len < 2) throw Error("embed: --max-length must be at least 2 (<cls> and one gene)");
+  if (o.batch_size < 1) throw Error("embed: --batch-size must be at least 1");
+  if (o.block_cells < 1) throw Error("embed: the block size must be at least 1");
+  if (static_cast<int64_t>(gene_names.size()) != reader.n_cols())
+    throw Error("embed: " + source + " has " + std::to_string(reader.n_cols()) + " matrix columns but " +
+                std::to_string(gene_names.size()) + " gene names");
+  io::GeneMatch match = match_model_genes(vocab, gene_names, source, "embed");
 
-  io::H5adReadOptions ro;
-  ro.lazy_matrix_elements = 0;
-  io::AnnData meta = io::read_h5ad(o.input, ro);
-  io::GeneMatch match = match_model_genes(vocab, meta, o.gene_col, o.input, "embed");
-
-  io::H5adStreamOptions so;
-  so.layer = o.layer;
-  io::H5adMatrixReader reader(o.input, so);
   const int64_t n = reader.n_rows();
   torch::NoGradGuard no_grad;
   model->module().eval();
   int64_t width = -1;
   const std::string pool = resolve_pool(o.pool, model->per_token(), model->structure());
-  std::vector<float> emb;
+  CellEmbedding out;
+  std::vector<float>& emb = out.x;
   CellInput input(vocab, conv, match.var_to_id, max_len, o.sample, o.seed);
 
   util::Progress bar("embed", n, "cells");
@@ -94,10 +94,10 @@ nlohmann::json embed(const EmbedOptions& o) {
         cells[i] = start + b0 + i;
       }
       CellTokens tok = input.tokens(block, rows, cells);
-      const model::MlmOutputs out = model->forward(tok.genes, tok.values, tok.padding);
-      at::Tensor e = pool == "mean"  ? gene_mean(out.tokens, tok.padding)
-                     : pool == "cls" ? out.tokens.select(1, 0).to(at::kCPU, at::kFloat).contiguous()
-                                     : out.cell_emb.to(at::kCPU, at::kFloat).contiguous();
+      const model::MlmOutputs mo = model->forward(tok.genes, tok.values, tok.padding);
+      at::Tensor e = pool == "mean"  ? gene_mean(mo.tokens, tok.padding)
+                     : pool == "cls" ? mo.tokens.select(1, 0).to(at::kCPU, at::kFloat).contiguous()
+                                     : mo.cell_emb.to(at::kCPU, at::kFloat).contiguous();
       if (o.normalize_l2) e = e / at::linalg_vector_norm(e, 2, {1}, true).clamp_min(1e-12);
       if (width < 0) {
         width = e.size(1);
@@ -108,29 +108,36 @@ nlohmann::json embed(const EmbedOptions& o) {
     }
   }
   if (width < 0) width = 0;
+  out.n = n;
+  out.width = width;
+  out.summary = {{"model", o.model_dir}, {"structure", model->structure()}, {"key", o.key},
+                 {"max_length", max_len}, {"gene_selection", o.sample ? "random (keyed by seed, cell)" : "top expressed"},
+                 {"pool", pool}, {"normalize_l2", o.normalize_l2}, {"genes_matched", match.n_matched},
+                 {"genes_unmatched", match.n_unmatched}, {"seed", o.seed}, {"n_cells", n}, {"width", width}};
+  out.uns = {{"model", o.model_dir}, {"structure", model->structure()}, {"max_length", max_len},
+             {"gene_selection", o.sample ? "random" : "top_expressed"}, {"pool", pool},
+             {"normalize_l2", o.normalize_l2}, {"genes_matched", match.n_matched}};
+  return out;
+}
 
-  nlohmann::json settings = {{"model", o.model_dir}, {"structure", model->structure()}, {"key", o.key},
-                             {"max_length", max_len}, {"gene_selection", o.sample ? "random (keyed by seed, cell)" : "top expressed"},
-                             {"pool", pool}, {"normalize_l2", o.normalize_l2}, {"genes_matched", match.n_matched},
-                             {"genes_unmatched", match.n_unmatched}, {"seed", o.seed}};
+nlohmann::json embed(const EmbedOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  io::H5adReadOptions ro;
+  ro.lazy_matrix_elements = 0;
+  const io::AnnData meta = io::read_h5ad(o.input, ro);
+  io::H5adStreamOptions so;
+  so.layer = o.layer;
+  io::H5adMatrixReader reader(o.input, so);
+  const CellEmbedding e = embed_cells(o, reader, io::gene_names(meta, o.gene_col), o.input);
   io::update_h5ad(o.input, o.output, [&](io::AnnData& ad) {
     if (ad.root.child("obsm") == nullptr) ad.root.set("obsm", io::make_dict());
-    ad.root.child("obsm")->set(o.key, io::make_array(io::Array::from(emb, {n, width})));
+    ad.root.child("obsm")->set(o.key, io::make_array(io::Array::from(e.x, {e.n, e.width})));
     if (ad.root.child("uns") == nullptr) ad.root.set("uns", io::make_dict());
-    io::Node s = io::make_dict();
-    s.set("model", io::make_string(o.model_dir));
-    s.set("structure", io::make_string(model->structure()));
-    s.set("max_length", io::make_scalar<int64_t>(max_len));
-    s.set("gene_selection", io::make_string(o.sample ? "random" : "top_expressed"));
-    s.set("pool", io::make_string(pool));
-    s.set("normalize_l2", io::make_scalar<bool>(o.normalize_l2));
-    s.set("genes_matched", io::make_scalar<int64_t>(match.n_matched));
-    ad.root.child("uns")->set("scfm_embed_" + o.key, std::move(s));
+    ad.root.child("uns")->set("scfm_embed_" + o.key, uns_dict(e.uns));
   });
-  settings["n_cells"] = n;
-  settings["width"] = width;
-  settings["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return settings;
+  nlohmann::json summary = e.summary;
+  summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return summary;
 }
 
 }  // namespace scfm::tasks

@@ -24,6 +24,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "scfm/io/row_source.h"
 
 namespace scfm::tasks {
 
@@ -47,7 +50,20 @@ struct EmbedOptions {
 // resolved, unknown names and mean/cls on pooled backbones refused (scfm::Error).
 std::string resolve_pool(const std::string& pool, bool per_token, const std::string& structure);
 
-// Returns a summary: cells, genes matched, embedding width, seconds.
+struct CellEmbedding {
+  int64_t n = 0, width = 0;
+  std::vector<float> x;     // n x width, row-major
+  nlohmann::json summary;   // model, structure, key, pool, ..., genes matched, n_cells, width
+  nlohmann::json uns;       // what uns["scfm_embed_<key>"] holds (tasks/uns.h)
+};
+
+// The embedding of every row of `cells`, whose columns are the genes `gene_names` (`source` names
+// them in messages: a file, or "adata" from Python). options.input / output are not used.
+CellEmbedding embed_cells(const EmbedOptions& options, io::RowSource& cells, const std::vector<std::string>& gene_names,
+                          const std::string& source);
+
+// embed_cells on the input's matrix, written into the output as obsm[key] and
+// uns["scfm_embed_<key>"]. Returns the summary plus seconds.
 nlohmann::json embed(const EmbedOptions& options);
 
 }  // namespace scfm::tasks

@@ -28,6 +28,7 @@
 #include "scfm/eval/report.h"
 #include "scfm/io/h5ad.h"
 #include "scfm/util/atomic_file.h"
+#include "scfm/tasks/uns.h"
 #include "scfm/util/error.h"
 #include "scfm/util/progress.h"
 #include "scfm/util/splitmix.h"
@@ -563,16 +564,44 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-nlohmann::json map_cells(const MapOptions& o) {
-  const auto t_start = std::chrono::steady_clock::now();
+namespace {
+
+void check_options(const MapOptions& o) {
   if (o.k < 1) throw Error("map: --k must be at least 1");
   if (o.label_col.empty()) throw Error("map: --label-col is required (the reference's label column)");
+}
 
+}  // namespace
+
+nlohmann::json map_cells(const MapOptions& options) {
+  const auto t_start = std::chrono::steady_clock::now();
+  check_options(options);
+  MapOptions o = options;
+  if (o.report_dir.empty()) o.report_dir = default_report_dir(o.output);
   eval::Embedded ref = eval::read_embedded(o.reference, o.key, o.label_col);
   eval::Embedded qry = eval::read_embedded(o.query, o.key, o.label_col, /*labels_optional=*/true);
+  const MapResult r = map_embedded(o, std::move(ref), qry);
+  io::update_h5ad(o.query, o.output, [&](io::AnnData& ad) {
+    if (ad.n_obs() != qry.n) throw FormatError(o.query, "obs", "changed while mapping");
+    io::Node& obs = ad.obs();
+    io::dataframe_set_column(obs, "scfm_map_label", io::make_categorical(r.label, io::make_string_array(r.classes)));
+    io::dataframe_set_column(obs, "scfm_map_vote_share", io::make_array(io::Array::from(r.share)));
+    io::dataframe_set_column(obs, "scfm_map_distance", io::make_array(io::Array::from(r.distance)));
+    io::Node* uns = ad.root.child("uns");
+    if (uns == nullptr) uns = &ad.root.set("uns", io::make_dict());
+    uns->set("scfm_map", uns_dict(r.settings));
+  });
+  nlohmann::json summary = r.summary;
+  summary["output"] = o.output;
+  summary["seconds"] = seconds_since(t_start);
+  return summary;
+}
+
+MapResult map_embedded(const MapOptions& o, eval::Embedded ref, const eval::Embedded& qry) {
+  check_options(o);
   if (ref.dim != qry.dim)
-    throw Error("map: " + o.reference + " obsm/" + o.key + " has " + std::to_string(ref.dim) + " columns but " +
-                o.query + " obsm/" + o.key + " has " + std::to_string(qry.dim) +
+    throw Error("map: " + ref.path + " obsm/" + o.key + " has " + std::to_string(ref.dim) + " columns but " +
+                qry.path + " obsm/" + o.key + " has " + std::to_string(qry.dim) +
                 "; embed both with the same model");
 
   // Reference cells with a label; the index holds these rows only, in file order.
@@ -587,7 +616,7 @@ nlohmann::json map_cells(const MapOptions& o) {
   }
   const int64_t n = static_cast<int64_t>(ref_codes.size());
   const int64_t n_unlabelled = ref.n - n;
-  if (n == 0) throw FormatError(o.reference, "obs/" + o.label_col, "no reference cell has a label");
+  if (n == 0) throw FormatError(ref.path, "obs/" + o.label_col, "no reference cell has a label");
   ref.x.clear();
   ref.x.shrink_to_fit();
   const int32_t n_classes = static_cast<int32_t>(enc.classes.size());
@@ -630,40 +659,23 @@ nlohmann::json map_cells(const MapOptions& o) {
     dist[i] = nb.ids[i * k] >= 0 ? nb.distance[i * k] : std::numeric_limits<float>::quiet_NaN();
   }
 
-  nlohmann::json settings = {{"reference", o.reference},
-                             {"key", o.key},
-                             {"label_col", o.label_col},
-                             {"k", k},
-                             {"metric", to_string(o.metric)},
-                             {"vote", to_string(o.vote)},
-                             {"index", to_string(index.kind())},
-                             {"index_description", index.description()},
-                             {"index_file", o.index_file},
-                             {"nprobe", index.nprobe()},
-                             {"n_reference", n},
-                             {"n_reference_unlabelled", n_unlabelled},
-                             {"seed", o.seed}};
-
-  io::update_h5ad(o.query, o.output, [&](io::AnnData& ad) {
-    if (ad.n_obs() != qry.n) throw FormatError(o.query, "obs", "changed while mapping");
-    io::Node& obs = ad.obs();
-    io::dataframe_set_column(obs, "scfm_map_label", io::make_categorical(pred, io::make_string_array(enc.classes)));
-    io::dataframe_set_column(obs, "scfm_map_vote_share", io::make_array(io::Array::from(share)));
-    io::dataframe_set_column(obs, "scfm_map_distance", io::make_array(io::Array::from(dist)));
-    io::Node* uns = ad.root.child("uns");
-    if (uns == nullptr) uns = &ad.root.set("uns", io::make_dict());
-    io::Node s = io::make_dict();
-    for (const auto& [name, value] : settings.items()) {
-      if (value.is_string()) s.set(name, io::make_string(value.get<std::string>()));
-      else if (value.is_number_unsigned()) s.set(name, io::make_scalar<int64_t>(static_cast<int64_t>(value.get<uint64_t>())));
-      else s.set(name, io::make_scalar<int64_t>(value.get<int64_t>()));
-    }
-    uns->set("scfm_map", std::move(s));
-  });
-
-  nlohmann::json summary = settings;
-  summary["query"] = o.query;
-  summary["output"] = o.output;
+  MapResult out;
+  out.classes = enc.classes;
+  out.settings = {{"reference", ref.path},
+                  {"key", o.key},
+                  {"label_col", o.label_col},
+                  {"k", k},
+                  {"metric", to_string(o.metric)},
+                  {"vote", to_string(o.vote)},
+                  {"index", to_string(index.kind())},
+                  {"index_description", index.description()},
+                  {"index_file", o.index_file},
+                  {"nprobe", index.nprobe()},
+                  {"n_reference", n},
+                  {"n_reference_unlabelled", n_unlabelled},
+                  {"seed", o.seed}};
+  nlohmann::json summary = out.settings;
+  summary["query"] = qry.path;
   summary["n_query"] = qry.n;
   summary["n_classes"] = n_classes;
   summary["index_seconds"] = index_seconds;
@@ -685,10 +697,10 @@ nlohmann::json map_cells(const MapOptions& o) {
       }
     const std::vector<int32_t> truth = eval::encode_with(qry.labels, classes);
     const eval::ClassificationMetrics m = eval::classification_metrics(truth, pred, classes);
-    const std::string dir = o.report_dir.empty() ? default_report_dir(o.output) : o.report_dir;
+    const std::string& dir = o.report_dir;
 
     eval::Report r;
-    r.title = "scfm map: " + fs::path(o.query).filename().string() + " onto " + fs::path(o.reference).filename().string();
+    r.title = "scfm map: " + fs::path(qry.path).filename().string() + " onto " + fs::path(ref.path).filename().string();
     r.results = summary;
     r.results["task"] = "map";
     r.results["metrics"] = eval::to_json(m);
@@ -717,13 +729,19 @@ nlohmann::json map_cells(const MapOptions& o) {
     if (unseen > 0)
       r.notes.push_back(std::to_string(unseen) + " label(s) of the query do not occur in the reference; their cells "
                         "count as errors.");
-    eval::write_report(dir, r);
     summary["accuracy"] = m.accuracy;
     summary["macro_f1"] = m.macro_f1;
-    summary["report_dir"] = dir;
+    summary["metrics"] = r.results["metrics"];
+    if (!dir.empty()) {
+      eval::write_report(dir, r);
+      summary["report_dir"] = dir;
+    }
   }
-  summary["seconds"] = seconds_since(t_start);
-  return summary;
+  out.label = std::move(pred);
+  out.share = std::move(share);
+  out.distance = std::move(dist);
+  out.summary = std::move(summary);
+  return out;
 }
 
 }  // namespace scfm::tasks

@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "scfm/eval/dataset.h"
+
 namespace faiss {
 struct Index;
 }
@@ -165,5 +167,18 @@ struct MapOptions {
 // scfm_map_vote_share, scfm_map_distance and uns["scfm_map"]). When the query has label_col, a
 // report (accuracy, macro-F1, confusion matrix) goes into the report folder. Returns a summary.
 nlohmann::json map_cells(const MapOptions& options);
+
+struct MapResult {
+  std::vector<std::string> classes;  // the reference's labels, sorted
+  std::vector<int32_t> label;        // per query cell: a code into classes (-1: no neighbour)
+  std::vector<float> share, distance;  // obs scfm_map_vote_share, scfm_map_distance
+  nlohmann::json settings;           // uns["scfm_map"]
+  nlohmann::json summary;            // settings + sizes, timings, accuracy/macro_f1/metrics when labelled
+};
+
+// The mapping of embeddings in hand (ref.labels required, qry.labels optional; each .path names
+// its data in messages and reports). The report is written only when options.report_dir is set;
+// options.reference, query and output are not used.
+MapResult map_embedded(const MapOptions& options, eval::Embedded reference, const eval::Embedded& query);
 
 }  // namespace scfm::tasks

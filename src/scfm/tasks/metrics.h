@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scfm/eval/dataset.h"
 #include "scfm/eval/scib.h"
+#include "scfm/io/row_source.h"
 #include "scfm/pp/harmony.h"
 #include "scfm/tasks/classify.h"
 
@@ -41,5 +43,35 @@ struct MetricsOptions {
 // scfm::Error, nothing written), then scores every method and writes the report. Returns the
 // results (what results.json holds) plus "seconds".
 nlohmann::json integration_metrics(const MetricsOptions& options);
+
+// The cells of integration_metrics in hand.
+struct MetricsInput {
+  std::string name;  // names the data in messages and the report (a file, or "adata")
+  int64_t n = 0;
+  struct Embedding {
+    std::string key;
+    std::vector<float> x;  // n x dim, row-major
+    int64_t dim = 0;
+  };
+  std::vector<Embedding> embeddings;
+  eval::Encoded batch, label;      // eval::required_codes of the columns (batch: unused with pseudo_batches)
+  io::RowSource* counts = nullptr;  // the cells' counts, for the baselines
+};
+
+struct MetricsRun {
+  nlohmann::json results;  // what results.json holds
+  int64_t n = 0;
+  struct Method {
+    std::string name, key;        // key: obsm key (X_pca, X_pca_harmony for the baselines)
+    std::vector<float> x;
+    int64_t dim = 0;
+    std::vector<std::string> clusters;  // the best-NMI Leiden clustering (obs scfm_leiden_<key>)
+  };
+  std::vector<Method> methods;  // in table order
+};
+
+// Scores `in` as integration_metrics does a file; the report is written only when options.out_dir
+// is set (options.input, embeddings and write_h5ad are not used).
+MetricsRun integration_metrics(const MetricsOptions& options, MetricsInput in);
 
 }  // namespace scfm::tasks
