@@ -9,5 +9,6 @@ if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
 fi
-# BUILD_TARGET=scfm_cli builds the command line alone (what the demo needs).
-cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGET:+--target "$BUILD_TARGET"}
+# BUILD_TARGET="scfm_cli scfm_python" builds those targets alone (what the demo needs).
+# shellcheck disable=SC2086  # BUILD_TARGET is a list of target names
+cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGET:+--target $BUILD_TARGET}

@@ -3,12 +3,12 @@
 # cells with 8 cell types; pbmc_small), plus cells simulated from pbmc3k for scale:
 #   ingest -> pretrain -> embed -> classify (vs a PCA baseline) -> fine-tune an annotator
 #   -> map query cells onto a reference (faiss) -> gene programs and attention networks
-#   -> UMAPs -> results back in .h5ad -> one HTML report
+#   -> UMAPs -> results back in .h5ad -> one HTML report -> the same from Python (import scfm)
 # Output goes to out/demo/ (override with OUT=...). About 4 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-BUILD_TARGET=scfm_cli bash scripts/build.sh
+BUILD_TARGET="scfm_cli scfm_python" bash scripts/build.sh
 SCFM=./${BUILD_DIR:-build}/scfm
 OUT=${OUT:-out/demo}
 mkdir -p "$OUT"
@@ -77,6 +77,9 @@ $SCFM umap --in "$OUT/pbmc3k_embedded.h5ad" --embedding X_scfm --out "$OUT/pbmc3
 $SCFM report "$OUT/run" "$OUT/classify_pbmc3k" "$OUT/classify_sim" "$OUT/annotate" "$OUT/map_query" \
   "$OUT/grn_programs" "$OUT/grn_attention" --h5ad "$OUT/query_umap.h5ad,$OUT/pbmc3k_umap.h5ad" \
   --title "scfm demo: pbmc3k and 6,000 simulated PBMCs" --out "$OUT/report.html"
+
+step "the same from Python: import scfm on an AnnData in memory (docs/python.md)"
+PYTHONPATH="${BUILD_DIR:-build}/python" /usr/bin/python3 scripts/demo_python.py "$OUT"
 
 step "done"
 cat <<MSG

@@ -346,6 +346,26 @@ class TestBlas(unittest.TestCase):
         self.assertNotIn("OpenBLAS runs", stderr_of_import(OPENBLAS_CORETYPE="Prescott", SCFM_BLAS_CORETYPE="none"))
 
 
+class TestDocs(unittest.TestCase):
+    def test_the_notebook_session_of_docs_python_md_runs(self):
+        with open(os.path.join(SRC, "docs", "python.md")) as f:
+            text = f.read()
+        block = text.split("## A notebook session", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+        code = block.replace('"out/demo/run"', repr(tiny_run()))
+        cwd = os.getcwd()
+        os.chdir(SRC)
+        try:
+            env = {}
+            exec(compile(code, "docs/python.md", "exec"), env)
+        finally:
+            os.chdir(cwd)
+        self.assertEqual(env["adata"].obsm["X_scfm"].shape, (160, 16))
+        self.assertIn("accuracy", env["summary"])
+        self.assertIn("X_pca_harmony", env["adata"].obsm)
+        self.assertIn("highly_variable", env["raw"].var.columns)
+        self.assertIn("X_binned", env["raw"].layers)
+
+
 class TestInstall(unittest.TestCase):
     def test_cmake_install_gives_an_importable_package(self):
         prefix = os.path.join(TMP, "prefix")

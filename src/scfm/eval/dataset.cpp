@@ -14,7 +14,12 @@ Embedded read_embedded(const std::string& path, const std::string& key, const st
                        bool labels_optional) {
   io::H5adReadOptions ro;
   ro.lazy_matrix_elements = 0;  // matrices stay on disk; obs/var dataframes are read
-  const io::AnnData ad = io::read_h5ad(path, ro);
+  return read_embedded(io::read_h5ad(path, ro), key, label_col, labels_optional);
+}
+
+Embedded read_embedded(const io::AnnData& ad, const std::string& key, const std::string& label_col,
+                       bool labels_optional) {
+  const std::string& path = ad.path;
   Embedded e;
   e.path = path;
   e.obs_names = ad.obs_names();

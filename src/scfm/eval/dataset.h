@@ -27,6 +27,9 @@ struct Embedded {
 // when the column is absent instead of failing (a query without ground truth).
 Embedded read_embedded(const std::string& path, const std::string& key, const std::string& label_col,
                        bool labels_optional = false);
+// The same from an AnnData already read with lazy matrices (obsm/<key> is read from ad.path).
+Embedded read_embedded(const io::AnnData& ad, const std::string& key, const std::string& label_col,
+                       bool labels_optional = false);
 
 // obs[col] of an already-read AnnData as codes (eval::encode_labels), refusing a missing column
 // and cells without a value (NaN or empty) with a FormatError naming the file and obs/<col>;

@@ -343,9 +343,17 @@ void umap_optimize(const SparseGraph& graph, const UmapOptions& opt, int n_epoch
     if (nd2 > 0) coeff = 2.0f * static_cast<float>(gamma) * fb / ((0.001f + nd2) * (fa * std::pow(nd2, fb) + 1.0f));
     for (int c = 0; c < dim; ++c) cur[c] += (coeff > 0 ? clip(coeff * (cur[c] - neg[c])) : 4.0f) * alpha;
   };
-  auto negative = [&](int epoch, int64_t e, int64_t p) {
-    return static_cast<int64_t>(keyed_u64(opt.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(e), static_cast<uint64_t>(p)) %
-                                static_cast<uint64_t>(n));
+  // edge e's negative samples due at this epoch (keyed by seed, epoch, edge, sample), each pushing
+  // cell i away from its position in `from`
+  auto negatives = [&](int epoch, int64_t e, int64_t i, float* cur, const float* from, float alpha) {
+    const int64_t n_neg = static_cast<int64_t>((epoch - next_neg[e]) / eps_neg[e]);
+    for (int64_t p = 0; p < n_neg; ++p) {
+      const auto k = static_cast<int64_t>(
+          keyed_u64(opt.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(e), static_cast<uint64_t>(p)) %
+          static_cast<uint64_t>(n));
+      if (k != i) repel(cur, from + k * dim, alpha);
+    }
+    next_neg[e] += static_cast<double>(n_neg) * eps_neg[e];
   };
   const bool sequential = opt.layout == "sequential" || (opt.layout == "auto" && n <= kSequentialCells);
   std::vector<float> previous(sequential ? 0 : y.size());
@@ -367,12 +375,7 @@ void umap_optimize(const SparseGraph& graph, const UmapOptions& opt, int n_epoch
             other[c] -= g * alpha;
           }
           next_sample[e] += eps[e];
-          const int64_t n_neg = static_cast<int64_t>((epoch - next_neg[e]) / eps_neg[e]);
-          for (int64_t p = 0; p < n_neg; ++p) {
-            const int64_t k = negative(epoch, e, p);
-            if (k != i) repel(cur, y.data() + k * dim, alpha);
-          }
-          next_neg[e] += static_cast<double>(n_neg) * eps_neg[e];
+          negatives(epoch, e, i, cur, y.data(), alpha);
         }
       }
       continue;
@@ -389,12 +392,7 @@ void umap_optimize(const SparseGraph& graph, const UmapOptions& opt, int n_epoch
         // twice: as the head of this edge and as the tail of its reverse (umap-learn's move_other)
         for (int c = 0; c < dim; ++c) cur[c] += 2.0f * clip(coeff * (cur[c] - other[c])) * alpha;
         next_sample[e] += eps[e];
-        const int64_t n_neg = static_cast<int64_t>((epoch - next_neg[e]) / eps_neg[e]);
-        for (int64_t p = 0; p < n_neg; ++p) {
-          const int64_t k = negative(epoch, e, p);
-          if (k != i) repel(cur, previous.data() + k * dim, alpha);
-        }
-        next_neg[e] += static_cast<double>(n_neg) * eps_neg[e];
+        negatives(epoch, e, i, cur, previous.data(), alpha);
       }
     }
   }

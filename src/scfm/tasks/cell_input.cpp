@@ -39,6 +39,23 @@ std::vector<Token> raw_tokens(const io::CsrMatrix& block, int64_t r, const std::
   return merged;
 }
 
+// One cell's bins (pp::binning on a one-row matrix: columns `cols`, values `vals`), keyed by
+// (seed, cell) with `keyed`, else by the deterministic rule.
+std::vector<int32_t> cell_bins(std::vector<int32_t> cols, std::vector<float> vals, int64_t n_cols, int64_t n_bins,
+                               bool keyed, uint64_t seed, int64_t cell) {
+  io::CsrMatrix row;
+  row.n_rows = 1;
+  row.n_cols = n_cols;
+  row.indptr = {0, static_cast<int64_t>(cols.size())};
+  row.indices = std::move(cols);
+  row.data = std::move(vals);
+  pp::BinningOptions bo;
+  bo.n_bins = static_cast<int>(n_bins);
+  bo.mode = keyed ? pp::BinningMode::Keyed : pp::BinningMode::Deterministic;
+  bo.seed = seed;
+  return pp::binning(row, bo, cell).bins;
+}
+
 }  // namespace
 
 CellInput::CellInput(const io::Vocab& vocab, const model::InputConventions& conv, std::vector<int32_t> var_to_id,
@@ -62,20 +79,14 @@ CellTokens CellInput::tokens(const io::CsrMatrix& block, const std::vector<int64
     const int64_t cell = cells[i];
     std::vector<Token> t = raw_tokens(block, rows[i], var_to_id_);
     if (conv_.binned) {
-      io::CsrMatrix row;
-      row.n_rows = 1;
-      row.n_cols = n_vocab_;
-      for (auto& x : t) {
-        row.indices.push_back(x.id);
-        row.data.push_back(x.value);
+      std::vector<int32_t> cols;
+      std::vector<float> vals;
+      for (const Token& x : t) {
+        cols.push_back(x.id);
+        vals.push_back(x.value);
       }
-      row.indptr = {0, static_cast<int64_t>(t.size())};
-      pp::BinningOptions bo;
-      bo.n_bins = static_cast<int>(conv_.n_bins);
-      bo.mode = sample_ ? pp::BinningMode::Keyed : pp::BinningMode::Deterministic;
-      bo.seed = seed_;
-      pp::BinnedMatrix bins = pp::binning(row, bo, cell);
-      for (size_t k = 0; k < t.size(); ++k) t[k].value = static_cast<float>(bins.bins[k]);
+      const std::vector<int32_t> bins = cell_bins(std::move(cols), std::move(vals), n_vocab_, conv_.n_bins, sample_, seed_, cell);
+      for (size_t k = 0; k < t.size(); ++k) t[k].value = static_cast<float>(bins[k]);
     } else {
       std::vector<float> v(t.size());
       for (size_t k = 0; k < t.size(); ++k) v[k] = t[k].value;
@@ -139,24 +150,19 @@ CellTokens CellInput::panel_tokens(const io::CsrMatrix& block, const std::vector
     const std::vector<Token> t = raw_tokens(block, rows[i], var_to_id_);
     float* v = values.data() + i * T + 1;
     if (conv_.binned) {
-      io::CsrMatrix row;  // the panel's non-zero counts, in panel order
-      row.n_rows = 1;
-      row.n_cols = T - 1;
+      // the panel's non-zero counts, in panel order
       std::vector<std::pair<int32_t, float>> nz;
       for (const Token& x : t)
         if (slot[x.id] >= 0) nz.emplace_back(slot[x.id], x.value);
       std::sort(nz.begin(), nz.end());
+      std::vector<int32_t> cols;
+      std::vector<float> vals;
       for (const auto& [k, x] : nz) {
-        row.indices.push_back(k);
-        row.data.push_back(x);
+        cols.push_back(k);
+        vals.push_back(x);
       }
-      row.indptr = {0, static_cast<int64_t>(nz.size())};
-      pp::BinningOptions bo;
-      bo.n_bins = static_cast<int>(conv_.n_bins);
-      bo.mode = sample_ ? pp::BinningMode::Keyed : pp::BinningMode::Deterministic;
-      bo.seed = seed_;
-      const pp::BinnedMatrix bins = pp::binning(row, bo, cells[i]);
-      for (size_t k = 0; k < nz.size(); ++k) v[nz[k].first] = static_cast<float>(bins.bins[k]);
+      const std::vector<int32_t> bins = cell_bins(std::move(cols), std::move(vals), T - 1, conv_.n_bins, sample_, seed_, cells[i]);
+      for (size_t k = 0; k < nz.size(); ++k) v[nz[k].first] = static_cast<float>(bins[k]);
     } else {
       std::vector<float> x(t.size());
       for (size_t k = 0; k < t.size(); ++k) x[k] = t[k].value;

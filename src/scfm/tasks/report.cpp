@@ -139,10 +139,7 @@ std::vector<eval::HtmlBlock> curves(const fs::path& path) {
   return curves(records, "step", path.filename().string(), bad);
 }
 
-std::vector<std::string> default_colors(const std::string& path) {
-  io::H5adReadOptions ro;
-  ro.lazy_matrix_elements = 0;
-  const io::AnnData ad = io::read_h5ad(path, ro);
+std::vector<std::string> default_colors(const io::AnnData& ad) {
   const auto cols = io::dataframe_columns(ad.obs());
   std::vector<std::string> out;
   for (const auto& group : std::vector<std::vector<std::string>>{{"cell_type", "celltype", "cell_types", "label", "labels"},
@@ -157,10 +154,7 @@ std::vector<std::string> default_colors(const std::string& path) {
   return out;
 }
 
-bool has_obsm(const std::string& path, const std::string& key) {
-  io::H5adReadOptions ro;
-  ro.lazy_matrix_elements = 0;
-  const io::AnnData ad = io::read_h5ad(path, ro);
+bool has_obsm(const io::AnnData& ad, const std::string& key) {
   const io::Node* obsm = ad.root.child("obsm");
   return obsm != nullptr && obsm->child(key) != nullptr;
 }
@@ -247,34 +241,32 @@ nlohmann::json write_report(const ReportOptions& o) {
     eval::HtmlSection s;
     s.title = "Cells: " + fs::path(f).filename().string();
     s.id = slug(fs::path(f).stem().string(), index++);
-    const std::vector<std::string> colors = o.colors.empty() ? default_colors(f) : o.colors;
+    io::H5adReadOptions ro;
+    ro.lazy_matrix_elements = 0;
+    const io::AnnData ad = io::read_h5ad(f, ro);
+    const std::vector<std::string> colors = o.colors.empty() ? default_colors(ad) : o.colors;
     if (colors.empty()) throw Error("report: " + f + ": no --color given and no cell_type/label/batch column in obs");
-    std::string key = "X_umap", note;
-    std::string from = f;
-    fs::path tmp;
-    if (!has_obsm(f, "X_umap")) {
-      // a layout on the fly, into a temporary copy beside the report, removed afterwards
-      tmp = fs::path(o.out).parent_path() / (".scfm-report-" + std::to_string(index) + ".h5ad");
-      UmapTaskOptions u;
-      u.input = f;
-      u.output = tmp.string();
-      u.embedding = o.embedding;
-      u.umap = o.umap;
-      const nlohmann::json r = run_umap(u);
-      from = tmp.string();
-      note = "UMAP of obsm['" + o.embedding + "'] computed for this report (" + std::to_string(r["n_epochs"].get<int>()) +
+    const std::string key = "X_umap";
+    std::string note;
+    std::vector<float> xy;
+    if (!has_obsm(ad, key)) {
+      // a layout on the fly, as scfm umap computes it, drawn without writing it anywhere
+      {
+        eval::Scatter probe;  // a colour typo fails before the work
+        for (const auto& c : colors) eval::colour_by_obs(ad, c, probe);
+      }
+      const eval::Embedded e = eval::read_embedded(ad, o.embedding, "");
+      const eval::UmapResult r = eval::umap(eval::EmbeddingView{e.x.data(), e.n, e.dim}, o.umap);
+      if (r.dim < 2) throw Error("report: the UMAP needs at least 2 dimensions to draw");
+      xy.resize(static_cast<size_t>(2 * r.n));
+      for (int64_t i = 0; i < r.n; ++i) xy[2 * i] = r.x[i * r.dim], xy[2 * i + 1] = r.x[i * r.dim + 1];
+      note = "UMAP of obsm['" + o.embedding + "'] computed for this report (" + std::to_string(r.n_epochs) +
              " epochs; `scfm umap` writes it into the file).";
     } else {
+      xy = read_xy(ad, key);
       note = "obsm['X_umap'] as stored in the file.";
     }
-    std::vector<std::pair<std::string, std::string>> plots;
-    try {
-      plots = umap_plots(from, key, colors);
-    } catch (...) {
-      if (!tmp.empty()) fs::remove(tmp);
-      throw;
-    }
-    if (!tmp.empty()) fs::remove(tmp);
+    const std::vector<std::pair<std::string, std::string>> plots = umap_plots(ad, xy, key, colors);
     s.blocks.push_back({"html", "<p>" + eval::svg_escape(note) + "</p>", ""});
     for (size_t i = 0; i < plots.size(); ++i) {
       s.blocks.push_back({"svg", plots[i].second, "coloured by " + colors[i]});

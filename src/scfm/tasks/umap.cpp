@@ -16,7 +16,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// obsm[key] of an already-read (lazy) AnnData as n x 2 floats.
+std::string safe_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
+  return out;
+}
+
+}  // namespace
+
 std::vector<float> read_xy(const io::AnnData& ad, const std::string& key) {
   const io::Node* obsm = ad.root.child("obsm");
   const io::Node* node = obsm ? obsm->child(key) : nullptr;
@@ -33,23 +40,34 @@ std::vector<float> read_xy(const io::AnnData& ad, const std::string& key) {
   return xy;
 }
 
-std::string safe_name(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') ? c : '_';
-  return out;
-}
-
-}  // namespace
-
 std::vector<std::pair<std::string, std::string>> umap_plots(const std::string& path, const std::string& key,
                                                             const std::vector<std::string>& colors,
                                                             const std::string& title_prefix) {
   io::H5adReadOptions ro;
   ro.lazy_matrix_elements = 0;
   const io::AnnData ad = io::read_h5ad(path, ro);
+  if (colors.empty()) return {};
+  return umap_plots(ad, read_xy(ad, key), key, colors, title_prefix);
+}
+
+namespace {
+
+// The first two columns of a layout of n x d (what read_xy gives for it once written to `path`).
+std::vector<float> first_two_columns(const std::vector<float>& x, int64_t n, int64_t d, const std::string& path,
+                                     const std::string& key) {
+  if (d < 2) throw FormatError(path, "obsm/" + key, "expected an array of n_obs rows and at least 2 columns");
+  std::vector<float> xy(static_cast<size_t>(n * 2));
+  for (int64_t i = 0; i < n; ++i) xy[2 * i] = x[i * d], xy[2 * i + 1] = x[i * d + 1];
+  return xy;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> umap_plots(const io::AnnData& ad, const std::vector<float>& xy,
+                                                            const std::string& key,
+                                                            const std::vector<std::string>& colors,
+                                                            const std::string& title_prefix) {
   std::vector<std::pair<std::string, std::string>> out;
-  if (colors.empty()) return out;
-  const std::vector<float> xy = read_xy(ad, key);
   for (const auto& col : colors) {
     eval::Scatter s;
     s.xy = xy;
@@ -67,15 +85,15 @@ nlohmann::json run_umap(const UmapTaskOptions& o) {
   if (o.input.empty() || o.output.empty()) throw Error("umap: --in and --out are required");
   if (fs::exists(o.output) && fs::equivalent(o.input, o.output))
     throw Error("umap: --out " + o.output + " is the input file; write to another path");
+  io::H5adReadOptions ro;
+  ro.lazy_matrix_elements = 0;
+  const io::AnnData ad = io::read_h5ad(o.input, ro);
   // check the colour columns before the work, so a typo fails at once
   {
-    io::H5adReadOptions ro;
-    ro.lazy_matrix_elements = 0;
-    const io::AnnData ad = io::read_h5ad(o.input, ro);
     eval::Scatter probe;
     for (const auto& c : o.colors) eval::colour_by_obs(ad, c, probe);
   }
-  const eval::Embedded e = eval::read_embedded(o.input, o.embedding, "");
+  const eval::Embedded e = eval::read_embedded(ad, o.embedding, "");
   const eval::UmapResult r = eval::umap(eval::EmbeddingView{e.x.data(), e.n, e.dim}, o.umap);
   io::update_h5ad(o.input, o.output, [&](io::AnnData& a) {
     if (a.root.child("obsm") == nullptr) a.root.set("obsm", io::make_dict());
@@ -113,7 +131,9 @@ nlohmann::json run_umap(const UmapTaskOptions& o) {
   nlohmann::json plots = nlohmann::json::array();
   if (!o.colors.empty()) {
     const std::string dir = o.plot_dir.empty() ? fs::path(o.output).parent_path().string() : o.plot_dir;
-    for (const auto& [name, svg] : umap_plots(o.output, o.key_added, o.colors)) {
+    // obs is the input's (update_h5ad changed obsm and uns only); the coordinates are in hand
+    const std::vector<float> xy = first_two_columns(r.x, r.n, static_cast<int64_t>(r.dim), o.output, o.key_added);
+    for (const auto& [name, svg] : umap_plots(ad, xy, o.key_added, o.colors)) {
       const std::string p = (fs::path(dir.empty() ? "." : dir) / name).string();
       eval::write_text(p, svg);
       plots.push_back(p);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "scfm/eval/umap.h"
+#include "scfm/io/h5ad.h"
 
 namespace scfm::tasks {
 
@@ -33,5 +34,13 @@ nlohmann::json run_umap(const UmapTaskOptions& o);
 std::vector<std::pair<std::string, std::string>> umap_plots(const std::string& path, const std::string& key,
                                                             const std::vector<std::string>& colors,
                                                             const std::string& title_prefix = "");
+// The same from an AnnData already read (lazily) and the coordinates in hand (n x 2, row-major).
+std::vector<std::pair<std::string, std::string>> umap_plots(const io::AnnData& ad, const std::vector<float>& xy,
+                                                            const std::string& key,
+                                                            const std::vector<std::string>& colors,
+                                                            const std::string& title_prefix = "");
+// The first two columns of obsm[key] of an AnnData read with lazy matrices (FormatError naming the
+// file when it is missing or has fewer than 2 columns).
+std::vector<float> read_xy(const io::AnnData& ad, const std::string& key);
 
 }  // namespace scfm::tasks
