@@ -24,7 +24,7 @@ $SCFM pretrain --store "$W/store" --out "$W/run" --model-structure transformer -
 t0=$(date +%s.%N)
 $SCFM embed --model "$W/run" --in "$W/sim.h5ad" --out "$W/cli.h5ad" --max-length 385 >/dev/null
 t1=$(date +%s.%N)
-PYTHONPATH="$BUILD_DIR/python" OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} /usr/bin/python3 - "$W" "$THREADS" "$t0" "$t1" <<'PY'
+PYTHONPATH="$BUILD_DIR/python" /usr/bin/python3 - "$W" "$THREADS" "$t0" "$t1" <<'PY'
 import sys, time
 import anndata as ad
 import numpy as np
