@@ -47,17 +47,17 @@ double normalize_total_csr(py::array indptr, py::array data, std::optional<doubl
   const io::ArrayView p = view_of(indptr, "normalize_total: indptr");
   const int64_t n_rows = p.size - 1;
   if (n_rows < 0) throw Error("normalize_total: indptr is empty");
+  const auto nnz = static_cast<int64_t>(data.size());
   py::gil_scoped_release release;
-  if (p.dtype == io::DType::I32) {
-    const auto* ip = static_cast<const int32_t*>(p.data);
-    if (ip[n_rows] > data.size()) throw Error("normalize_total: indptr points past the data");
+  // the rows are written in place: indptr must stay within data, as io::ArrayRows checks it
+  auto run = [&](const auto* ip) {
+    if (ip[0] < 0 || ip[n_rows] > nnz) throw Error("normalize_total: indptr points outside the data");
+    for (int64_t r = 0; r < n_rows; ++r)
+      if (ip[r + 1] < ip[r]) throw Error("normalize_total: indptr is not monotone at row " + std::to_string(r));
     return pp::normalize_total(n_rows, ip, d, o);
-  }
-  if (p.dtype == io::DType::I64) {
-    const auto* ip = static_cast<const int64_t*>(p.data);
-    if (ip[n_rows] > data.size()) throw Error("normalize_total: indptr points past the data");
-    return pp::normalize_total(n_rows, ip, d, o);
-  }
+  };
+  if (p.dtype == io::DType::I32) return run(static_cast<const int32_t*>(p.data));
+  if (p.dtype == io::DType::I64) return run(static_cast<const int64_t*>(p.data));
   throw Error("normalize_total: indptr must be int32 or int64");
 }
 

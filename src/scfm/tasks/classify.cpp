@@ -84,7 +84,6 @@ std::vector<int64_t> keyed_permutation(int64_t n, uint64_t seed, uint64_t epoch)
   return p;
 }
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <cmath>
+#include <memory>
 #include <set>
 
 #include "scfm/eval/dataset.h"
@@ -30,7 +30,7 @@ nlohmann::json integration_metrics(const MetricsOptions& o) {
   if (o.pseudo_batches <= 0) in.batch = eval::required_codes(o.input, ad, o.batch_col, "batch");
   in.label = eval::required_codes(o.input, ad, o.label_col, "label");
   for (const std::string& key : o.embeddings) {
-    eval::Embedded e = eval::read_embedded(o.input, key, "");
+    eval::Embedded e = eval::read_embedded(ad, key, "");
     in.embeddings.push_back({key, std::move(e.x), e.dim});
   }
   std::unique_ptr<io::H5adMatrixReader> counts;

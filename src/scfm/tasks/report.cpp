@@ -251,15 +251,10 @@ nlohmann::json write_report(const ReportOptions& o) {
     std::vector<float> xy;
     if (!has_obsm(ad, key)) {
       // a layout on the fly, as scfm umap computes it, drawn without writing it anywhere
-      {
-        eval::Scatter probe;  // a colour typo fails before the work
-        for (const auto& c : colors) eval::colour_by_obs(ad, c, probe);
-      }
+      check_colors(ad, colors);  // a colour typo fails before the work
       const eval::Embedded e = eval::read_embedded(ad, o.embedding, "");
       const eval::UmapResult r = eval::umap(eval::EmbeddingView{e.x.data(), e.n, e.dim}, o.umap);
-      if (r.dim < 2) throw Error("report: the UMAP needs at least 2 dimensions to draw");
-      xy.resize(static_cast<size_t>(2 * r.n));
-      for (int64_t i = 0; i < r.n; ++i) xy[2 * i] = r.x[i * r.dim], xy[2 * i + 1] = r.x[i * r.dim + 1];
+      xy = first_two_columns(r.x, r.n, r.dim, f, key);
       note = "UMAP of obsm['" + o.embedding + "'] computed for this report (" + std::to_string(r.n_epochs) +
              " epochs; `scfm umap` writes it into the file).";
     } else {

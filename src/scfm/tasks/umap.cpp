@@ -32,12 +32,24 @@ std::vector<float> read_xy(const io::AnnData& ad, const std::string& key) {
   if (node->data.shape.size() != 2 || node->data.shape[0] != ad.n_obs() || node->data.shape[1] < 2)
     throw FormatError(ad.path, "obsm/" + key, "expected an array of n_obs rows and at least 2 columns");
   const int64_t n = node->data.shape[0], d = node->data.shape[1];
-  std::vector<float> all(static_cast<size_t>(n * d)), xy(static_cast<size_t>(n * 2));
+  std::vector<float> all(static_cast<size_t>(n * d));
   io::h5::Handle f = io::h5::open_file(ad.path);
   io::h5::Handle ds = io::h5::open_dataset(f.get(), "obsm/" + key);
   if (n > 0) io::h5::read_rows_into(ds.get(), 0, n, io::DType::F32, all.data());
-  for (int64_t i = 0; i < n; ++i) xy[2 * i] = all[i * d], xy[2 * i + 1] = all[i * d + 1];
+  return first_two_columns(all, n, d, ad.path, key);
+}
+
+std::vector<float> first_two_columns(const std::vector<float>& x, int64_t n, int64_t d, const std::string& path,
+                                     const std::string& key) {
+  if (d < 2) throw FormatError(path, "obsm/" + key, "expected an array of n_obs rows and at least 2 columns");
+  std::vector<float> xy(static_cast<size_t>(n * 2));
+  for (int64_t i = 0; i < n; ++i) xy[2 * i] = x[i * d], xy[2 * i + 1] = x[i * d + 1];
   return xy;
+}
+
+void check_colors(const io::AnnData& ad, const std::vector<std::string>& colors) {
+  eval::Scatter probe;
+  for (const auto& c : colors) eval::colour_by_obs(ad, c, probe);
 }
 
 std::vector<std::pair<std::string, std::string>> umap_plots(const std::string& path, const std::string& key,
@@ -49,19 +61,6 @@ std::vector<std::pair<std::string, std::string>> umap_plots(const std::string& p
   if (colors.empty()) return {};
   return umap_plots(ad, read_xy(ad, key), key, colors, title_prefix);
 }
-
-namespace {
-
-// The first two columns of a layout of n x d (what read_xy gives for it once written to `path`).
-std::vector<float> first_two_columns(const std::vector<float>& x, int64_t n, int64_t d, const std::string& path,
-                                     const std::string& key) {
-  if (d < 2) throw FormatError(path, "obsm/" + key, "expected an array of n_obs rows and at least 2 columns");
-  std::vector<float> xy(static_cast<size_t>(n * 2));
-  for (int64_t i = 0; i < n; ++i) xy[2 * i] = x[i * d], xy[2 * i + 1] = x[i * d + 1];
-  return xy;
-}
-
-}  // namespace
 
 std::vector<std::pair<std::string, std::string>> umap_plots(const io::AnnData& ad, const std::vector<float>& xy,
                                                             const std::string& key,
@@ -88,11 +87,7 @@ nlohmann::json run_umap(const UmapTaskOptions& o) {
   io::H5adReadOptions ro;
   ro.lazy_matrix_elements = 0;
   const io::AnnData ad = io::read_h5ad(o.input, ro);
-  // check the colour columns before the work, so a typo fails at once
-  {
-    eval::Scatter probe;
-    for (const auto& c : o.colors) eval::colour_by_obs(ad, c, probe);
-  }
+  check_colors(ad, o.colors);  // before the work, so a typo fails at once
   const eval::Embedded e = eval::read_embedded(ad, o.embedding, "");
   const eval::UmapResult r = eval::umap(eval::EmbeddingView{e.x.data(), e.n, e.dim}, o.umap);
   io::update_h5ad(o.input, o.output, [&](io::AnnData& a) {

@@ -42,5 +42,12 @@ std::vector<std::pair<std::string, std::string>> umap_plots(const io::AnnData& a
 // The first two columns of obsm[key] of an AnnData read with lazy matrices (FormatError naming the
 // file when it is missing or has fewer than 2 columns).
 std::vector<float> read_xy(const io::AnnData& ad, const std::string& key);
+// The first two columns of a layout of n x d floats, as read_xy gives them once the layout is
+// written to obsm[key] of `path` (the same FormatError when d < 2).
+std::vector<float> first_two_columns(const std::vector<float>& x, int64_t n, int64_t d, const std::string& path,
+                                     const std::string& key);
+// Each of `colors` as eval::colour_by_obs would draw it (FormatError naming a missing column):
+// the check scfm umap and scfm report run before computing a layout.
+void check_colors(const io::AnnData& ad, const std::vector<std::string>& colors);
 
 }  // namespace scfm::tasks
